@@ -1,0 +1,212 @@
+"""The checks: for each image use, given its parsed reference, the registry's answer and the
+platforms of the nodes it may land on, which causes from the catalog apply.
+
+A check is a function `(UseContext) -> Iterable[Finding]`; cluster- and cloud-aware checks plug in
+as more functions over the same context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from gate.findings import Finding, make_finding
+from gate.manifests import ImageUse
+from gate.platforms import Targets, missing
+from gate.reference import ImageRef
+from gate.registry.hosts import acr_name, api_host, flavor
+from gate.registry.resolve import Resolution
+
+
+@dataclass(frozen=True)
+class UseContext:
+    use: ImageUse
+    pod_spec: dict
+    ref: ImageRef | None
+    ref_error: str | None
+    resolution: Resolution | None  # None when offline or the image is never pulled
+    targets: Targets = field(default_factory=Targets)
+    offline: bool = False
+
+    @property
+    def never_pull(self) -> bool:
+        return self.use.pull_policy == "Never"
+
+    @property
+    def pull_secret_names(self) -> list[str]:
+        secrets = self.pod_spec.get("imagePullSecrets")
+        if not isinstance(secrets, list):
+            return []
+        return [
+            s["name"] for s in secrets if isinstance(s, dict) and isinstance(s.get("name"), str)
+        ]
+
+
+Check = Callable[[UseContext], Iterable[Finding]]
+
+
+def _repo_tag(ref: ImageRef) -> str:
+    path = ref.path.removeprefix("library/") if ref.is_docker_hub else ref.path
+    return f"{path}:{ref.tag or 'latest'}"
+
+
+def fix_context(ctx: UseContext) -> dict[str, object]:
+    """Every placeholder the catalog's templates may use, filled from what is known."""
+    use, ref, res = ctx.use, ctx.ref, ctx.resolution
+    service_account = ctx.pod_spec.get("serviceAccountName") or "default"
+    values: dict[str, object] = {
+        "image": use.image,
+        "file": use.file,
+        "line": use.line,
+        "namespace": use.namespace or "default",
+        "service_account": service_account,
+        "pull_policy": use.pull_policy or "default",
+        "detail": ctx.ref_error or "",
+    }
+    if ref is None:
+        return values
+    host = api_host(ref.domain)
+    acr = acr_name(ref.domain)
+    values.update(
+        {
+            "resolved": str(ref),
+            "registry": ref.domain,
+            "registry_host": host.split(":")[0] if not host.startswith("[") else host,
+            "registry_host_port": host if ":" in host else f"{host}:443",
+            "repository": ref.path,
+            "reference": ref.reference,
+            "tag": ref.tag,
+            "repo_tag": _repo_tag(ref),
+            "acr": acr,
+            "secret_name": f"{(acr or ref.domain.split('.')[0].split(':')[0])}-pull",
+        }
+    )
+    if res is not None:
+        values.update(
+            {
+                "digest": res.digest,
+                "pinned": f"{ref.name}:{ref.tag}@{res.digest}" if res.digest and ref.tag else None,
+                "who": f"pullgate presented {res.credential}",
+                "token_kind": "anonymous" if res.anonymous else "oauth",
+                "nearby_tags": ", ".join(res.nearby_tags) or "none listed",
+            }
+        )
+        if res.problem:
+            values["detail"] = res.problem.detail
+            values["realm"] = host
+            if res.problem.retry_after is not None:
+                values["retry_after"] = f"{res.problem.retry_after:g}"
+        if res.ratelimit_remaining:
+            values["remaining"] = f" ({res.ratelimit_remaining} pulls left in the window)"
+    return values
+
+
+def _finding(
+    cause_id: str, ctx: UseContext, evidence: str = "", extra: dict | None = None, **more: object
+) -> Finding:
+    context = fix_context(ctx) | {k: v for k, v in more.items() if v is not None}
+    return make_finding(
+        cause_id,
+        ctx.use,
+        str(ctx.ref) if ctx.ref else None,
+        flavor(ctx.ref.domain) if ctx.ref else "default",
+        context,
+        evidence=evidence,
+        extra=extra,
+    )
+
+
+def check_reference(ctx: UseContext) -> Iterable[Finding]:
+    if ctx.ref is None:
+        yield _finding("invalid-reference", ctx, evidence=ctx.ref_error or "")
+
+
+def check_never_pull(ctx: UseContext) -> Iterable[Finding]:
+    if ctx.ref is not None and ctx.never_pull:
+        yield _finding("never-pull", ctx)
+
+
+def check_mutable_tag(ctx: UseContext) -> Iterable[Finding]:
+    ref = ctx.ref
+    if ref is None or ref.digest or ref.tag != "latest":
+        return
+    digest = ctx.resolution.digest if ctx.resolution else None
+    yield _finding(
+        "mutable-tag",
+        ctx,
+        extra={"digest": digest} if digest else None,
+        pinned=None if digest else f"{ref.name}:latest@sha256:<digest>",
+    )
+
+
+def check_rate_limit_risk(ctx: UseContext) -> Iterable[Finding]:
+    """The kubelet pulls Docker Hub images anonymously unless the pod carries a pull secret."""
+    ref = ctx.ref
+    if ref is None or not ref.is_docker_hub or ctx.never_pull or ctx.pull_secret_names:
+        return
+    res = ctx.resolution
+    if res is not None and res.problem is not None:
+        return
+    remaining = res.ratelimit_remaining if res else None
+    yield _finding(
+        "rate-limit-risk",
+        ctx,
+        evidence=f"ratelimit-remaining: {remaining}" if remaining else "",
+        extra={"ratelimit_remaining": remaining} if remaining else None,
+    )
+
+
+def check_registry(ctx: UseContext) -> Iterable[Finding]:
+    res = ctx.resolution
+    if ctx.ref is None or res is None or res.problem is None or ctx.never_pull:
+        return
+    yield _finding(
+        res.problem.cause,
+        ctx,
+        evidence=res.problem.evidence,
+        extra={"nearby_tags": list(res.nearby_tags)} if res.nearby_tags else None,
+    )
+
+
+def check_platform(ctx: UseContext) -> Iterable[Finding]:
+    res = ctx.resolution
+    if ctx.ref is None or res is None or not res.ok or res.platforms is None or not ctx.targets:
+        return
+    absent = missing(res.platforms, ctx.targets.platforms)
+    if not absent:
+        return
+    available = sorted({str(p) for p in res.platforms if not p.is_unknown})
+    pools = sorted({pool for g in ctx.targets.groups if g.platform in absent for pool in g.pools})
+    wanted = sorted({str(p) for p in ctx.targets.platforms})
+    yield _finding(
+        "platform-mismatch",
+        ctx,
+        evidence=f"image has {', '.join(available) or 'no platform'}; nodes need "
+        + ", ".join(str(p) for p in absent)
+        + (f" (pools {', '.join(pools)})" if pools else ""),
+        extra={
+            "missing_platforms": [str(p) for p in absent],
+            "available_platforms": available,
+            "pools": pools,
+        },
+        missing_platforms=", ".join(str(p) for p in absent),
+        available_platforms=", ".join(available) or "no platform",
+        wanted_platforms=",".join(wanted),
+        available_arch=", ".join(sorted({p.architecture for p in res.platforms})) or "none",
+    )
+
+
+DEFAULT_CHECKS: tuple[Check, ...] = (
+    check_reference,
+    check_never_pull,
+    check_registry,
+    check_platform,
+    check_mutable_tag,
+    check_rate_limit_risk,
+)
+
+
+def run_checks(
+    contexts: Iterable[UseContext], checks: Sequence[Check] = DEFAULT_CHECKS
+) -> list[Finding]:
+    return [finding for ctx in contexts for check in checks for finding in check(ctx)]

@@ -1,0 +1,158 @@
+"""Platforms (os/arch/variant), how an image's platform list is matched against the nodes',
+and where the target platforms come from.
+
+Matching follows containerd's platform matcher closely enough for pull prediction: os and
+architecture must be equal after normalisation; a target without a variant accepts any variant;
+arm64 without a variant means v8, arm without a variant means v7; Windows images must match the
+node's build (major.minor.build) when both are known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+_ARCH_ALIASES = {
+    "x86_64": "amd64",
+    "x86-64": "amd64",
+    "aarch64": "arm64",
+    "armhf": "arm",
+    "armel": "arm",
+    "i386": "386",
+}
+_DEFAULT_VARIANT = {"arm64": "v8", "arm": "v7"}
+
+
+@dataclass(frozen=True, order=True)
+class Platform:
+    os: str
+    architecture: str
+    variant: str = ""
+    os_version: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.os}/{self.architecture}"
+        if self.variant:
+            text += f"/{self.variant}"
+        if self.os_version:
+            text += f":{self.os_version}"
+        return text
+
+    @property
+    def is_unknown(self) -> bool:
+        return self.os == "unknown" or self.architecture == "unknown"
+
+    def normalized(self) -> Platform:
+        arch = _ARCH_ALIASES.get(self.architecture.lower(), self.architecture.lower())
+        variant = self.variant.lower()
+        if arch == "arm64" and variant == "v8":
+            variant = ""
+        return Platform(self.os.lower(), arch, variant, self.os_version)
+
+
+class PlatformError(ValueError):
+    pass
+
+
+def parse_platform(text: str) -> Platform:
+    """`os/arch[/variant][:os.version]`, e.g. `linux/arm64`, `linux/arm/v7`,
+    `windows/amd64:10.0.20348`."""
+    base, _, os_version = text.strip().partition(":")
+    parts = base.split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise PlatformError(f"invalid platform {text!r}: expected OS/ARCH[/VARIANT]")
+    variant = parts[2] if len(parts) == 3 else ""
+    return Platform(parts[0], parts[1], variant, os_version)
+
+
+def from_oci(data: object) -> Platform | None:
+    """A platform from an index entry's `platform` object or an image config blob."""
+    if not isinstance(data, dict):
+        return None
+    os_ = data.get("os")
+    arch = data.get("architecture")
+    if not isinstance(os_, str) or not isinstance(arch, str):
+        return None
+    variant = data.get("variant")
+    os_version = data.get("os.version")
+    return Platform(
+        os_,
+        arch,
+        variant if isinstance(variant, str) else "",
+        os_version if isinstance(os_version, str) else "",
+    )
+
+
+def _windows_build(version: str) -> str:
+    return ".".join(version.split(".")[:3])
+
+
+def satisfies(image: Platform, target: Platform) -> bool:
+    """Whether an image built for `image` runs on a node of platform `target`."""
+    i, t = image.normalized(), target.normalized()
+    if i.os != t.os or i.architecture != t.architecture:
+        return False
+    if t.variant and not _variant_runs(i.variant, t.variant, t.architecture):
+        return False
+    if t.os == "windows" and t.os_version and i.os_version:
+        return _windows_build(i.os_version) == _windows_build(t.os_version)
+    return True
+
+
+def _variant_runs(image_variant: str, node_variant: str, arch: str) -> bool:
+    image_variant = image_variant or _DEFAULT_VARIANT.get(arch, "")
+    if image_variant == node_variant:
+        return True
+    # An armv7 node runs armv6 and armv5 builds; the reverse fails with exec format error.
+    if arch == "arm" and image_variant[1:].isdigit() and node_variant[1:].isdigit():
+        return int(image_variant[1:]) <= int(node_variant[1:])
+    return False
+
+
+def missing(available: Iterable[Platform], targets: Iterable[Platform]) -> list[Platform]:
+    """The targets no available platform satisfies."""
+    have = [p for p in available if not p.is_unknown]
+    return [t for t in targets if not any(satisfies(p, t) for p in have)]
+
+
+@dataclass(frozen=True)
+class TargetGroup:
+    """Nodes a pod could land on that share a platform, e.g. an AKS node pool."""
+
+    platform: Platform
+    origin: str  # "--platform", "config", "pool arm64pool", ...
+    pools: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Targets:
+    groups: tuple[TargetGroup, ...] = field(default_factory=tuple)
+
+    @property
+    def platforms(self) -> list[Platform]:
+        seen: dict[Platform, None] = {}
+        for g in self.groups:
+            seen.setdefault(g.platform, None)
+        return list(seen)
+
+    def __bool__(self) -> bool:
+        return bool(self.groups)
+
+
+class TargetSource(Protocol):
+    """Where the platforms of a pod's candidate nodes come from: flags and config here; the
+    cluster's nodes and AKS node pools plug in with the same shape."""
+
+    def targets_for(self, pod_spec: dict) -> Targets: ...
+
+
+@dataclass(frozen=True)
+class FixedTargets:
+    """The same target platforms for every pod (from --platform or the config file)."""
+
+    platforms: Sequence[Platform]
+    origin: str = "--platform"
+
+    def targets_for(self, pod_spec: dict) -> Targets:
+        return Targets(tuple(TargetGroup(p, self.origin) for p in self.platforms))

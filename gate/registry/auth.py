@@ -1,0 +1,95 @@
+"""Registry authentication: parsing challenges, and a token cache keyed per
+(host, repository scope, credential) that fetches each token once even under concurrency."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+_PARAM = re.compile(r'([A-Za-z_][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
+# Tokens are refreshed this long before they expire.
+_EXPIRY_MARGIN_S = 10.0
+_DEFAULT_EXPIRES_S = 60.0
+
+
+@dataclass(frozen=True)
+class Challenge:
+    scheme: str  # "bearer" or "basic", lower case
+    realm: str = ""
+    service: str = ""
+    scope: str = ""
+
+
+def parse_challenge(header: str | None) -> Challenge | None:
+    """`Bearer realm="https://auth/token",service="reg",scope="repository:a/b:pull"` or `Basic
+    realm="..."`. Unknown schemes and garbage give None."""
+    if not header:
+        return None
+    scheme, _, rest = header.strip().partition(" ")
+    scheme = scheme.lower()
+    if scheme not in ("bearer", "basic"):
+        return None
+    params = {
+        m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
+        for m in _PARAM.finditer(rest)
+    }
+    return Challenge(
+        scheme, params.get("realm", ""), params.get("service", ""), params.get("scope", "")
+    )
+
+
+def pull_scope(repository: str) -> str:
+    return f"repository:{repository}:pull"
+
+
+@dataclass
+class Token:
+    value: str = field(repr=False)
+    expires_at: float
+
+    @property
+    def fresh(self) -> bool:
+        return time.monotonic() < self.expires_at - _EXPIRY_MARGIN_S
+
+
+def token_lifetime(expires_in: object) -> float:
+    if isinstance(expires_in, (int, float)) and expires_in > 0:
+        return float(expires_in)
+    return _DEFAULT_EXPIRES_S
+
+
+TokenKey = tuple[str, str, str]  # (host, scope, credential id)
+
+
+class TokenCache:
+    """Thread-safe: concurrent callers for one key wait for a single fetch."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[TokenKey, Token] = {}
+        self._locks: dict[TokenKey, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _lock_for(self, key: TokenKey) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def cached(self, key: TokenKey) -> Token | None:
+        token = self._tokens.get(key)
+        return token if token and token.fresh else None
+
+    def get(self, key: TokenKey, fetch: Callable[[], Token]) -> Token:
+        token = self.cached(key)
+        if token:
+            return token
+        with self._lock_for(key):
+            token = self.cached(key)
+            if token is None:
+                token = fetch()
+                self._tokens[key] = token
+            return token
+
+    def drop(self, key: TokenKey) -> None:
+        self._tokens.pop(key, None)

@@ -1,0 +1,406 @@
+"""A small OCI distribution client on httpx: manifests, config blobs and tag lists, with the
+token flow, bounded retries, capped bodies and a deadline on everything.
+
+Failures surface as `RegistryProblem` carrying a cause id from the catalog and the registry's own
+words as evidence. Thread-safe: one instance serves every worker of a run.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+
+from gate.registry.auth import Challenge, Token, TokenCache, parse_challenge, token_lifetime
+from gate.registry.credentials import Credential
+from gate.registry.hosts import DOCKER_HUB, api_host, split_host_port
+from gate.registry.protocol import (
+    MAX_ERROR_BYTES,
+    MAX_MANIFEST_BYTES,
+    MAX_REDIRECTS,
+    Answer,
+    RegistryProblem,
+    retry_after_seconds,
+)
+
+USER_AGENT = "pullgate"
+_TRANSIENT_STATUS = frozenset({500, 502, 503, 504})
+
+
+class Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return max(0.0, self.end - time.monotonic())
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    timeout: float = 10.0  # per request (connect, read, write, pool each)
+    deadline: float = 120.0  # for the whole run
+    retries: int = 2  # extra tries for 5xx, resets and timeouts
+    max_retry_after: float = 10.0  # longest Retry-After honoured for a 429
+    insecure: frozenset[str] = frozenset()  # host[:port] allowed plain HTTP / unverified TLS
+    ca_file: str | None = None
+    backoff: float = 0.25
+    # Docker Hub counts a GET on a manifest as a pull and a HEAD not: ask HEAD first there.
+    head_first: Callable[[str], bool] = field(default=lambda domain: domain == DOCKER_HUB)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def classify_transport_error(exc: Exception, host: str) -> RegistryProblem:
+    """Map a connection failure to dns / tls / unreachable with a kubelet-like detail."""
+    name = split_host_port(host)[0]
+    for e in _chain(exc):
+        if isinstance(e, socket.gaierror):
+            return RegistryProblem("dns", f"lookup {name}: no such host", str(e))
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return RegistryProblem("tls", e.verify_message or str(e), str(e))
+        if isinstance(e, ssl.SSLError):
+            return RegistryProblem("tls", e.reason or str(e), str(e))
+        if isinstance(e, ConnectionRefusedError):
+            return RegistryProblem("unreachable", "connect: connection refused", str(e))
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text or "SSL" in text:
+        return RegistryProblem("tls", text, text)
+    if "Name or service not known" in text or "nodename nor servname" in text:
+        return RegistryProblem("dns", f"lookup {name}: no such host", text)
+    if isinstance(exc, httpx.TimeoutException):
+        return RegistryProblem("unreachable", "i/o timeout", text or "timed out")
+    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+        return RegistryProblem("unreachable", "connection reset by peer", text or "connection lost")
+    if "refused" in text.lower():
+        return RegistryProblem("unreachable", "connect: connection refused", text)
+    return RegistryProblem("unreachable", text or type(exc).__name__, text)
+
+
+def _ssl_context(ca_file: str | None) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    try:
+        import certifi
+
+        ctx.load_verify_locations(certifi.where())
+    except (ImportError, OSError):
+        pass
+    if ca_file:
+        ctx.load_verify_locations(ca_file)
+    return ctx
+
+
+class RegistryClient:
+    """Speaks the distribution API to any number of registries for one run."""
+
+    def __init__(
+        self, options: ClientOptions, deadline: Deadline | None = None, pool_size: int = 16
+    ) -> None:
+        self.options = options
+        self.deadline = deadline or Deadline(options.deadline)
+        self.tokens = TokenCache()
+        self._challenges: dict[str, Challenge] = {}
+        self._schemes: dict[str, str] = {}
+        self._lock = threading.Lock()
+        limits = httpx.Limits(max_connections=pool_size * 2, max_keepalive_connections=pool_size)
+        common = dict(
+            limits=limits,
+            follow_redirects=False,
+            trust_env=True,
+            headers={"User-Agent": USER_AGENT},
+        )
+        self._verified = httpx.Client(verify=_ssl_context(options.ca_file), **common)
+        self._unverified: httpx.Client | None = None
+        self._common = common
+
+    def close(self) -> None:
+        self._verified.close()
+        if self._unverified:
+            self._unverified.close()
+
+    # ---- transport -------------------------------------------------------------------------
+
+    def is_insecure(self, host: str) -> bool:
+        return host in self.options.insecure or split_host_port(host)[0] in self.options.insecure
+
+    def _client_for(self, host: str) -> httpx.Client:
+        if not self.is_insecure(host):
+            return self._verified
+        with self._lock:
+            if self._unverified is None:
+                self._unverified = httpx.Client(verify=False, **self._common)
+            return self._unverified
+
+    def _scheme(self, host: str) -> str:
+        return self._schemes.get(host, "https")
+
+    def _timeout(self) -> httpx.Timeout:
+        remaining = self.deadline.remaining()
+        if remaining <= 0:
+            raise RegistryProblem(
+                "unreachable",
+                "deadline exceeded",
+                "pullgate's run deadline passed before the registry answered",
+            )
+        return httpx.Timeout(min(self.options.timeout, remaining))
+
+    def _once(self, method: str, url: str, headers: dict[str, str], cap: int) -> Answer:
+        host = urlsplit(url).netloc
+        client = self._client_for(host)
+        with client.stream(method, url, headers=headers, timeout=self._timeout()) as resp:
+            limit = cap if resp.status_code < 300 else MAX_ERROR_BYTES
+            declared = resp.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit and resp.status_code < 300:
+                raise RegistryProblem(
+                    "registry-error",
+                    f"answer of {declared} bytes exceeds the {limit} byte limit",
+                    status=resp.status_code,
+                )
+            body = bytearray()
+            for chunk in resp.iter_bytes():
+                body += chunk
+                if len(body) > limit:
+                    if resp.status_code < 300:
+                        raise RegistryProblem(
+                            "registry-error",
+                            f"answer exceeds the {limit} byte limit",
+                            status=resp.status_code,
+                        )
+                    break
+            return Answer(resp.status_code, resp.headers, bytes(body[:limit]), url)
+
+    def _send_with_scheme(
+        self, method: str, host: str, path: str, headers: dict[str, str], cap: int
+    ) -> Answer:
+        """For registries named insecure: HTTPS without verification, then plain HTTP, as
+        Docker does; the scheme that answered is remembered."""
+        scheme = self._scheme(host)
+        try:
+            return self._once(method, f"{scheme}://{host}{path}", headers, cap)
+        except httpx.TransportError as exc:
+            if not self.is_insecure(host) or scheme == "http" or host in self._schemes:
+                raise
+            problem = classify_transport_error(exc, host)
+            if problem.cause not in ("tls", "unreachable"):
+                raise
+            answer = self._once(method, f"http://{host}{path}", headers, cap)
+            self._schemes[host] = "http"
+            return answer
+
+    def send(
+        self,
+        method: str,
+        host: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+        cap: int = MAX_MANIFEST_BYTES,
+    ) -> Answer:
+        """One request with bounded retries for 5xx, resets, timeouts, and 429s whose
+        Retry-After fits the deadline. Same-host redirects keep Authorization, others drop it."""
+        headers = dict(headers or {})
+        attempt = 0
+        while True:
+            try:
+                answer = self._follow(method, host, path, headers, cap)
+            except httpx.TransportError as exc:
+                problem = classify_transport_error(exc, host)
+                if problem.cause == "unreachable" and self._may_retry(attempt, None):
+                    attempt += 1
+                    continue
+                raise problem from None
+            if answer.status == 429:
+                wait = retry_after_seconds(answer.headers.get("retry-after"))
+                if (
+                    wait is not None
+                    and wait <= self.options.max_retry_after
+                    and self._may_retry(attempt, wait)
+                ):
+                    attempt += 1
+                    continue
+                return answer
+            if answer.status in _TRANSIENT_STATUS and self._may_retry(attempt, None):
+                attempt += 1
+                continue
+            return answer
+
+    def _may_retry(self, attempt: int, wait: float | None) -> bool:
+        if attempt >= self.options.retries:
+            return False
+        pause = wait if wait is not None else self.options.backoff * (2**attempt)
+        if pause + 0.5 >= self.deadline.remaining():
+            return False
+        time.sleep(pause)
+        return True
+
+    def _follow(
+        self, method: str, host: str, path: str, headers: dict[str, str], cap: int
+    ) -> Answer:
+        answer = self._send_with_scheme(method, host, path, headers, cap)
+        for _ in range(MAX_REDIRECTS):
+            if answer.status not in (301, 302, 303, 307, 308) or "location" not in answer.headers:
+                return answer
+            target = httpx.URL(answer.url).join(answer.headers["location"])
+            hop_headers = dict(headers)
+            if target.netloc.decode() != host:
+                # Credentials were meant for the registry, not for its storage backend.
+                hop_headers.pop("Authorization", None)
+            answer = self._once(method, str(target), hop_headers, cap)
+        return answer
+
+    # ---- auth ------------------------------------------------------------------------------
+
+    def _credential_may_go_to(self, realm: str, registry_host: str) -> bool:
+        parts = urlsplit(realm)
+        return (
+            parts.scheme == "https"
+            or parts.netloc == registry_host
+            or self.is_insecure(parts.netloc)
+        )
+
+    def _fetch_token(
+        self, challenge: Challenge, scope: str, registry_host: str, credential: Credential | None
+    ) -> Token:
+        realm = challenge.realm
+        if not realm.startswith(("https://", "http://")):
+            raise RegistryProblem("registry-error", f"token realm {realm!r} is not a URL")
+        realm_host = urlsplit(realm).netloc
+        send_secret = credential is not None and self._credential_may_go_to(realm, registry_host)
+        headers: dict[str, str] = {}
+        if send_secret and credential.identity_token:
+            form = {
+                "grant_type": "refresh_token",
+                "service": challenge.service,
+                "scope": scope,
+                "refresh_token": credential.identity_token,
+                "client_id": USER_AGENT,
+            }
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            answer = self._token_request("POST", realm, headers, urlencode(form).encode())
+        else:
+            if send_secret and credential.username:
+                raw = f"{credential.username}:{credential.password}".encode()
+                headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
+            query = urlencode(
+                {k: v for k, v in (("service", challenge.service), ("scope", scope)) if v}
+            )
+            sep = "&" if "?" in realm else "?"
+            answer = self._token_request("GET", f"{realm}{sep}{query}", headers, None)
+        who = credential.source if credential else "anonymous"
+        if answer.status in (401, 403):
+            raise RegistryProblem(
+                "unauthorized",
+                f"token server {realm_host} refused {who}",
+                f"{answer.status} from {realm_host}: {answer.error_text()}",
+                answer.status,
+            )
+        if answer.status == 429:
+            raise RegistryProblem("rate-limited", answer.error_text(), status=429)
+        if answer.status != 200:
+            raise RegistryProblem(
+                "registry-error",
+                f"token server {realm_host} answered {answer.status}",
+                f"{answer.status} from {realm_host}: {answer.error_text()}",
+                answer.status,
+            )
+        try:
+            data = json.loads(answer.body)
+            value = data.get("token") or data.get("access_token")
+        except (ValueError, AttributeError):
+            value = None
+        if not isinstance(value, str) or not value:
+            raise RegistryProblem(
+                "registry-error", f"token server {realm_host} sent no token (malformed answer)"
+            )
+        return Token(value, time.monotonic() + token_lifetime(data.get("expires_in")))
+
+    def _token_request(
+        self, method: str, url: str, headers: dict[str, str], content: bytes | None
+    ) -> Answer:
+        host = urlsplit(url).netloc
+        attempt = 0
+        while True:
+            try:
+                client = self._client_for(host)
+                resp = client.request(
+                    method, url, headers=headers, content=content, timeout=self._timeout()
+                )
+                body = resp.content[:MAX_MANIFEST_BYTES]
+                answer = Answer(resp.status_code, resp.headers, body, url)
+            except httpx.TransportError as exc:
+                problem = classify_transport_error(exc, host)
+                problem.detail = f"token server {host}: {problem.detail}"
+                if problem.cause == "unreachable" and self._may_retry(attempt, None):
+                    attempt += 1
+                    continue
+                raise problem from None
+            if answer.status in _TRANSIENT_STATUS and self._may_retry(attempt, None):
+                attempt += 1
+                continue
+            return answer
+
+    def _authorization(
+        self, host: str, scope: str, credential: Credential | None, challenge: Challenge | None
+    ) -> str | None:
+        challenge = challenge or self._challenges.get(host)
+        if challenge is None:
+            return None
+        if challenge.scheme == "basic":
+            if (
+                credential
+                and credential.username
+                and self._credential_may_go_to(f"https://{host}", host)
+            ):
+                raw = f"{credential.username}:{credential.password}".encode()
+                return "Basic " + base64.b64encode(raw).decode()
+            return None
+        key = (host, scope, credential.id if credential else "")
+        token = self.tokens.get(key, lambda: self._fetch_token(challenge, scope, host, credential))
+        return f"Bearer {token.value}"
+
+    def request(
+        self,
+        method: str,
+        domain: str,
+        repository: str,
+        path: str,
+        credential: Credential | None,
+        accept: str | None = None,
+        cap: int = MAX_MANIFEST_BYTES,
+    ) -> Answer:
+        """A repository-scoped request: tries the cached token (or the host's known challenge)
+        first, and on a 401 follows the challenge once."""
+        host = api_host(domain)
+        scope = f"repository:{repository}:pull"
+        headers = {"Accept": accept} if accept else {}
+        auth = self._authorization(host, scope, credential, None)
+        if auth:
+            headers["Authorization"] = auth
+        answer = self.send(method, host, path, headers, cap)
+        if answer.status != 401:
+            return answer
+        challenge = parse_challenge(answer.headers.get("www-authenticate"))
+        if challenge is None:
+            return answer
+        with self._lock:
+            self._challenges[host] = Challenge(challenge.scheme, challenge.realm, challenge.service)
+        if auth and challenge.scheme == "bearer":
+            self.tokens.drop((host, scope, credential.id if credential else ""))
+        retry_auth = self._authorization(host, challenge.scope or scope, credential, challenge)
+        if not retry_auth or retry_auth == auth:
+            return answer
+        headers["Authorization"] = retry_auth
+        return self.send(method, host, path, headers, cap)

@@ -1,0 +1,41 @@
+"""Facts about registry hosts: Docker Hub's API host, ACR login servers, registry flavors."""
+
+from __future__ import annotations
+
+DOCKER_HUB = "docker.io"
+DOCKER_HUB_API = "registry-1.docker.io"
+ACR_SUFFIXES = (".azurecr.io", ".azurecr.cn", ".azurecr.us")
+
+
+def api_host(domain: str) -> str:
+    """The host that serves the /v2/ API for a reference's domain."""
+    return DOCKER_HUB_API if domain == DOCKER_HUB else domain
+
+
+def is_acr(domain: str) -> bool:
+    host = domain.split(":")[0].lower()
+    return host.endswith(ACR_SUFFIXES)
+
+
+def acr_name(domain: str) -> str | None:
+    """`myacr` for `myacr.azurecr.io`."""
+    return domain.split(".")[0] if is_acr(domain) else None
+
+
+def flavor(domain: str) -> str:
+    """Which family of fixes applies: "acr", "dockerhub" or "default"."""
+    if domain == DOCKER_HUB:
+        return "dockerhub"
+    if is_acr(domain):
+        return "acr"
+    return "default"
+
+
+def split_host_port(host: str) -> tuple[str, int | None]:
+    if host.startswith("["):
+        addr, _, rest = host[1:].partition("]")
+        return addr, int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else None
+    name, sep, port = host.rpartition(":")
+    if sep and port.isdigit():
+        return name, int(port)
+    return host, None

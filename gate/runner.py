@@ -1,0 +1,148 @@
+"""The `check` pipeline: manifests -> image uses -> references -> registry -> checks -> findings."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from gate.checks import DEFAULT_CHECKS, Check, UseContext, run_checks
+from gate.findings import Finding
+from gate.manifests import Bundle, ImageUse, read_bundle
+from gate.platforms import FixedTargets, Platform, TargetSource
+from gate.reference import ImageRef, ReferenceError, parse_reference
+from gate.registry.resolve import Resolution
+
+Progress = Callable[[int], Callable[[Resolution], None]]  # total -> per-result callback
+
+
+@dataclass
+class CheckOptions:
+    paths: Sequence[str]
+    platforms: Sequence[Platform] = ()
+    offline: bool = False
+    concurrency: int = 16
+    timeout: float = 10.0
+    deadline: float = 120.0
+    insecure: frozenset[str] = frozenset()
+    ca_file: str | None = None
+    docker_config: str | None = None
+
+
+@dataclass
+class Outcome:
+    findings: list[Finding]
+    bundle: Bundle
+    unique: int
+    resolutions: dict[ImageRef, Resolution] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def images(self) -> int:
+        return len(self.bundle.uses)
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.is_error)
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for f in self.findings if not f.is_error)
+
+    def failed(self, strict: bool = False) -> bool:
+        return self.errors > 0 or (strict and self.warnings > 0)
+
+    @property
+    def requests(self) -> int:
+        return sum(r.requests for r in self.resolutions.values())
+
+
+def parse_uses(uses: Sequence[ImageUse]) -> dict[str, ImageRef | ReferenceError]:
+    """Each distinct image string parsed once."""
+    parsed: dict[str, ImageRef | ReferenceError] = {}
+    for use in uses:
+        if use.image in parsed or use.problem:
+            continue
+        try:
+            parsed[use.image] = parse_reference(use.image)
+        except ReferenceError as exc:
+            parsed[use.image] = exc
+    return parsed
+
+
+def _ref_for(
+    use: ImageUse, parsed: dict[str, ImageRef | ReferenceError]
+) -> tuple[ImageRef | None, str | None]:
+    if use.problem:
+        return None, use.problem
+    value = parsed[use.image]
+    if isinstance(value, ReferenceError):
+        return None, str(value)
+    return value, None
+
+
+def resolve(
+    refs_needing: dict[ImageRef, bool], options: CheckOptions, progress: Progress | None
+) -> dict[ImageRef, Resolution]:
+    from gate.registry.client import ClientOptions, RegistryClient
+    from gate.registry.credentials import DockerConfig
+    from gate.registry.resolve import Resolver
+
+    docker = DockerConfig.load(options.docker_config)
+    client_options = ClientOptions(
+        timeout=options.timeout,
+        deadline=options.deadline,
+        insecure=options.insecure,
+        ca_file=options.ca_file,
+    )
+    client = RegistryClient(client_options, pool_size=options.concurrency)
+    try:
+        resolver = Resolver(
+            client, lambda ref: docker.lookup(ref.name, ref.domain), concurrency=options.concurrency
+        )
+        callback = progress(len(refs_needing)) if progress else None
+        return resolver.resolve_all(refs_needing, lambda ref: refs_needing[ref], callback)
+    finally:
+        client.close()
+
+
+def run_check(
+    options: CheckOptions,
+    stdin: TextIO | None = None,
+    targets: TargetSource | None = None,
+    checks: Sequence[Check] = DEFAULT_CHECKS,
+    progress: Progress | None = None,
+) -> Outcome:
+    started = time.monotonic()
+    bundle = read_bundle(options.paths, stdin=stdin)
+    targets = targets or FixedTargets(tuple(options.platforms))
+    parsed = parse_uses(bundle.uses)
+
+    items = []  # (use, pod spec, targets, ref, parse error)
+    for template in bundle.templates:
+        template_targets = targets.targets_for(template.spec)
+        for use in template.uses:
+            items.append((use, template.spec, template_targets, *_ref_for(use, parsed)))
+
+    needs: dict[ImageRef, bool] = {}
+    for use, _, template_targets, ref, _ in items:
+        if ref is not None and use.pull_policy != "Never":
+            needs[ref] = needs.get(ref, False) or bool(template_targets)
+    resolutions = {} if options.offline or not needs else resolve(needs, options, progress)
+
+    contexts = [
+        UseContext(
+            use=use,
+            pod_spec=spec,
+            ref=ref,
+            ref_error=error,
+            resolution=resolutions.get(ref) if ref else None,
+            targets=template_targets,
+            offline=options.offline,
+        )
+        for use, spec, template_targets, ref, error in items
+    ]
+    findings = run_checks(contexts, checks)
+    unique = len({ctx.ref for ctx in contexts if ctx.ref is not None})
+    return Outcome(findings, bundle, unique, resolutions, time.monotonic() - started)
