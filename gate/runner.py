@@ -9,6 +9,7 @@ from typing import TextIO
 
 from gate.checks import DEFAULT_CHECKS, Check, UseContext, run_checks
 from gate.findings import Finding
+from gate.kubelet import AccessSource, PullAccess
 from gate.manifests import Bundle, ImageUse, read_bundle
 from gate.platforms import FixedTargets, Platform, TargetSource
 from gate.reference import ImageRef, ReferenceError, parse_reference
@@ -107,11 +108,24 @@ def resolve(
         client.close()
 
 
+def assess_access(contexts: Sequence[UseContext], sources: Sequence[AccessSource]) -> list[Finding]:
+    """Run the kubelet access sources (cluster pull secrets, node identity) in order per use."""
+    findings: list[Finding] = []
+    for ctx in contexts if sources else ():
+        if ctx.ref is None or ctx.never_pull:
+            continue
+        access = PullAccess()
+        for source in sources:
+            findings.extend(source.assess(ctx, access))
+    return findings
+
+
 def run_check(
     options: CheckOptions,
     stdin: TextIO | None = None,
     targets: TargetSource | None = None,
     checks: Sequence[Check] = DEFAULT_CHECKS,
+    access_sources: Sequence[AccessSource] = (),
     progress: Progress | None = None,
 ) -> Outcome:
     started = time.monotonic()
@@ -143,6 +157,6 @@ def run_check(
         )
         for use, spec, template_targets, ref, error in items
     ]
-    findings = run_checks(contexts, checks)
+    findings = run_checks(contexts, checks) + assess_access(contexts, access_sources)
     unique = len({ctx.ref for ctx in contexts if ctx.ref is not None})
     return Outcome(findings, bundle, unique, resolutions, time.monotonic() - started)

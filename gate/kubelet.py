@@ -1,0 +1,40 @@
+"""What the kubelet on the nodes could present for an image: pull secrets, node identity.
+
+Access sources (the cluster's pull secrets, AKS's kubelet identity) run in order for each image
+use; each reads and fills the shared `PullAccess`, and may emit findings. The pipeline's own
+credentials say whether the image exists; these say whether the nodes get in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from gate.checks import UseContext
+    from gate.findings import Finding
+
+
+@dataclass
+class PullAccess:
+    # Pull secrets the kubelet would present whose keys match the image's registry.
+    matching_secrets: list[str] = field(default_factory=list)
+    # True: a matching secret was accepted by the registry; False: all were refused; None: untried.
+    secret_works: bool | None = None
+    # True/False: the node identity (e.g. the AKS kubelet identity) can/cannot pull; None: n/a.
+    node_identity: bool | None = None
+    # Whether the image can be pulled with no credentials at all; None: unknown.
+    anonymous_ok: bool | None = None
+
+    @property
+    def kubelet_has_credential(self) -> bool:
+        return bool(
+            self.secret_works
+            or self.node_identity
+            or (self.matching_secrets and self.secret_works is None)
+        )
+
+
+class AccessSource(Protocol):
+    def assess(self, ctx: UseContext, access: PullAccess) -> Iterable[Finding]: ...
