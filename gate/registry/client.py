@@ -192,14 +192,14 @@ class RegistryClient:
         try:
             return self._once(method, f"{scheme}://{host}{path}", headers, cap)
         except httpx.TransportError as exc:
-            if not self.is_insecure(host) or scheme == "http" or host in self._schemes:
+            if not self.is_insecure(host) or scheme == "http":
                 raise
-            problem = classify_transport_error(exc, host)
-            if problem.cause not in ("tls", "unreachable"):
+            if classify_transport_error(exc, host).cause not in ("tls", "unreachable"):
                 raise
-            answer = self._once(method, f"http://{host}{path}", headers, cap)
-            self._schemes[host] = "http"
-            return answer
+        # Outside the handler, so a failure over HTTP is not chained to the HTTPS one.
+        answer = self._once(method, f"http://{host}{path}", headers, cap)
+        self._schemes[host] = "http"
+        return answer
 
     def send(
         self,
@@ -264,12 +264,11 @@ class RegistryClient:
     # ---- auth ------------------------------------------------------------------------------
 
     def _credential_may_go_to(self, realm: str, registry_host: str) -> bool:
+        """Secrets travel to a token realm over HTTPS, or to the registry's own host name, or
+        to a host the user named insecure; never in the clear to somewhere else."""
         parts = urlsplit(realm)
-        return (
-            parts.scheme == "https"
-            or parts.netloc == registry_host
-            or self.is_insecure(parts.netloc)
-        )
+        same_host = split_host_port(parts.netloc)[0] == split_host_port(registry_host)[0]
+        return parts.scheme == "https" or same_host or self.is_insecure(parts.netloc)
 
     def _fetch_token(
         self, challenge: Challenge, scope: str, registry_host: str, credential: Credential | None

@@ -211,8 +211,8 @@ class Resolver:
             result.problem = Problem(
                 problem.cause, problem.detail, problem.evidence, problem.status, problem.retry_after
             )
-            if problem.cause == "tag-not-found" and problem.detail.startswith("manifest unknown"):
-                result.nearby_tags = self._nearby_tags(ref, credential, result)
+            if problem.cause == "tag-not-found":
+                self._explain_not_found(ref, credential, result)
         return result
 
     def _get(
@@ -299,27 +299,39 @@ class Resolver:
             self._config_platforms[digest] = platform
         return platform
 
-    def _nearby_tags(
+    def _listed_tags(
         self, ref: ImageRef, credential: Credential | None, result: Resolution
-    ) -> tuple[str, ...]:
+    ) -> tuple[list[str] | None, str]:
+        """The repository's tags (None when the listing is refused or broken) and, when the
+        registry says the repository itself is unknown, its words."""
+        path = f"/v2/{ref.path}/tags/list?n={MAX_TAGS_LISTED}"
         try:
-            answer = self._get(
-                ref,
-                "GET",
-                f"/v2/{ref.path}/tags/list?n={MAX_TAGS_LISTED}",
-                credential,
-                result,
-                accept="application/json",
-            )
+            answer = self._get(ref, "GET", path, credential, result, accept="application/json")
+        except RegistryProblem:
+            return None, ""
+        if answer.status == 404:
+            return None, answer.error_text()
+        try:
             tags = json.loads(answer.body).get("tags") if answer.status == 200 else None
-        except (RegistryProblem, ValueError, AttributeError):
-            return ()
-        if not isinstance(tags, list):
-            return ()
-        tags = [t for t in tags if isinstance(t, str)]
-        wanted = ref.tag or ""
-        close = difflib.get_close_matches(wanted, tags, n=5, cutoff=0.4)
-        return tuple(close or sorted(tags)[-5:])
+        except (ValueError, AttributeError):
+            return None, ""
+        return ([t for t in tags if isinstance(t, str)] if isinstance(tags, list) else None), ""
+
+    def _explain_not_found(
+        self, ref: ImageRef, credential: Credential | None, result: Resolution
+    ) -> None:
+        tags, unknown_repo = self._listed_tags(ref, credential, result)
+        problem = result.problem
+        if unknown_repo and problem is not None:
+            result.problem = Problem(
+                problem.cause,
+                f"repository {ref.path} not found",
+                f"{problem.evidence}; tags/list: {unknown_repo}",
+                problem.status,
+            )
+        if tags:
+            close = difflib.get_close_matches(ref.tag or "", tags, n=5, cutoff=0.4)
+            result.nearby_tags = tuple(close or sorted(tags)[-5:])
 
 
 def _note_ratelimit(answer: Answer, result: Resolution) -> None:
