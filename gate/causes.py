@@ -32,9 +32,14 @@ class Cause:
     cause: str
     fixes: Mapping[str, str] = field(default_factory=dict)  # flavor -> fix template
     patterns: tuple[str, ...] = ()  # regexes that recognise this cause in kubelet/runtime text
+    # flavor -> command that shows the cause for yourself (used by `explain`)
+    confirm: Mapping[str, str] = field(default_factory=dict)
 
     def fix_template(self, flavor: str) -> str:
         return self.fixes.get(flavor) or self.fixes.get("default", "")
+
+    def render_confirm(self, flavor: str, context: Mapping[str, object]) -> str:
+        return fill(self.confirm.get(flavor) or self.confirm.get("default", ""), context)
 
     def render_fix(self, flavor: str, context: Mapping[str, object]) -> str:
         return fill(self.fix_template(flavor), context)
@@ -49,7 +54,7 @@ class _Placeholders(dict):
 
 
 def fill(template: str, context: Mapping[str, object]) -> str:
-    values = _Placeholders({k: v for k, v in context.items() if v not in (None, "")})
+    values = _Placeholders({k: v for k, v in context.items() if v is not None})
     return template.format_map(values)
 
 
@@ -74,7 +79,12 @@ CATALOG: dict[str, Cause] = {
                 r"InvalidImageName",
                 r"couldn't parse image (?:name|reference)",
                 r"invalid reference format",
+                r"repository name must be lowercase",
             ),
+            confirm={
+                "default": "kubectl get pod {pod} -n {namespace} -o yaml | pullgate check"
+                " --offline -",
+            },
         ),
         Cause(
             id="tag-not-found",
@@ -103,6 +113,11 @@ CATALOG: dict[str, Cause] = {
                 r"manifest for .* not found",
                 r"name unknown",
             ),
+            confirm={
+                "acr": "az acr repository show-tags --name {acr} --repository {repository}"
+                " --orderby time_desc -o table",
+                "default": "docker manifest inspect {resolved}",
+            },
         ),
         Cause(
             id="platform-mismatch",
@@ -125,7 +140,13 @@ CATALOG: dict[str, Cause] = {
                 r"no matching manifest for",
                 r"image operating system .* cannot be used on this platform",
                 r"exec format error",
+                r"no image found in (?:manifest list|image index) for architecture",
+                r"does not match the specified platform",
             ),
+            confirm={
+                "default": "docker buildx imagetools inspect {resolved}; kubectl get nodes -L"
+                " kubernetes.io/os,kubernetes.io/arch",
+            },
         ),
         Cause(
             id="unauthorized",
@@ -161,7 +182,18 @@ CATALOG: dict[str, Cause] = {
                 r"UNAUTHORIZED",
                 r"insufficient_scope",
                 r"pull access denied",
+                r"no basic auth credentials",
+                r"not authorized",
+                r"denied: denied",
+                r"permission_denied",
+                r"authorization token has expired",
             ),
+            confirm={
+                "acr": "az aks check-acr -g {resource_group} -n {cluster} --acr {registry}",
+                "default": "kubectl get pod {pod} -n {namespace} -o"
+                " jsonpath='{{.spec.imagePullSecrets}}'; kubectl get serviceaccount"
+                " {service_account} -n {namespace} -o jsonpath='{{.imagePullSecrets}}'",
+            },
         ),
         Cause(
             id="rate-limited",
@@ -176,15 +208,25 @@ CATALOG: dict[str, Cause] = {
                 "dockerhub": "Import the image into your own registry and pull it from there:"
                 " az acr import --name <your-acr> --source {resolved} --image {repo_tag};"
                 " or authenticate the pull with a Docker Hub pull secret.",
-                "default": "Retry after {retry_after}s; smooth bursts of pulls, or authenticate"
-                " the pull.",
+                "default": "Wait out the window (Retry-After: {retry_after}); smooth bursts of"
+                " pulls, or authenticate the pull.",
             },
             patterns=(
                 r"toomanyrequests",
                 r"429 Too Many Requests",
                 r"rate limit",
                 r"TOOMANYREQUESTS",
+                r"rate exceeded",
             ),
+            confirm={
+                "dockerhub": "From a node (same egress IP): TOKEN=$(curl -s"
+                ' "https://auth.docker.io/token?service=registry.docker.io&scope=repository:'
+                'ratelimitpreview/test:pull" | jq -r .token); curl -sI -H "Authorization: Bearer'
+                ' $TOKEN" https://registry-1.docker.io/v2/ratelimitpreview/test/manifests/latest'
+                " | grep -i ratelimit",
+                "default": "curl -sI https://{registry_host}/v2/ | grep -i -e retry-after"
+                " -e ratelimit",
+            },
         ),
         Cause(
             id="dns",
@@ -192,13 +234,13 @@ CATALOG: dict[str, Cause] = {
             title="Registry name does not resolve",
             status="ErrImagePull",
             signature=_PULL + 'failed to do request: Head "https://{registry_host}/v2/{repository}'
-            '/manifests/{reference}": dial tcp: lookup {registry_host}: no such host',
+            '/manifests/{reference}": dial tcp: lookup {registry_hostname}: no such host',
             meaning="The registry's host name does not resolve.",
             cause="A typo in the host, or a private endpoint without a linked private DNS zone.",
             fixes={
-                "acr": "Check the name: nslookup {registry_host}. For a private endpoint link the"
-                " privatelink.azurecr.io zone to the cluster VNet.",
-                "default": "Check the host name in {file}:{line}: nslookup {registry_host}.",
+                "acr": "Check the name: nslookup {registry_hostname}. For a private endpoint"
+                " link the privatelink.azurecr.io zone to the cluster VNet.",
+                "default": "Check the host name in {file}:{line}: nslookup {registry_hostname}.",
             },
             patterns=(
                 r"no such host",
@@ -206,7 +248,15 @@ CATALOG: dict[str, Cause] = {
                 r"Name or service not known",
                 r"Temporary failure in name resolution",
                 r"lookup .* on .*:53",
+                r"dial tcp: lookup \S+",
             ),
+            confirm={
+                "acr": "kubectl debug node/{node} -it --image=busybox:1.36 -- nslookup"
+                " {registry_hostname}; az network private-dns link vnet list -g <dns-zone-rg>"
+                " -z privatelink.azurecr.io -o table",
+                "default": "kubectl debug node/{node} -it --image=busybox:1.36 -- nslookup"
+                " {registry_hostname}",
+            },
         ),
         Cause(
             id="unreachable",
@@ -231,7 +281,17 @@ CATALOG: dict[str, Cause] = {
                 r"context deadline exceeded",
                 r"network is unreachable",
                 r"\bEOF\b",
+                r"no route to host",
+                r"TLS handshake timeout",
+                r"proxyconnect tcp",
+                r"connection timed out",
+                r"Client\.Timeout exceeded",
             ),
+            confirm={
+                "default": "kubectl debug node/{node} -it --image=busybox:1.36 -- wget -T 5 -O"
+                " /dev/null https://{registry_host_port}/v2/ (an HTTP answer, even 401, means"
+                " the path is open)",
+            },
         ),
         Cause(
             id="tls",
@@ -255,6 +315,11 @@ CATALOG: dict[str, Cause] = {
                 r"CERTIFICATE_VERIFY_FAILED",
                 r"tls: ",
             ),
+            confirm={
+                "default": "openssl s_client -connect {registry_host_port} -servername"
+                " {registry_hostname} -showcerts </dev/null | openssl x509 -noout -subject -issuer"
+                " -dates",
+            },
         ),
         Cause(
             id="registry-error",
@@ -275,7 +340,14 @@ CATALOG: dict[str, Cause] = {
                 r"502 Bad Gateway",
                 r"unexpected status code 5\d\d",
                 r"received unexpected HTTP status: 5\d\d",
+                r"Internal Server Error",
+                r"Service Unavailable",
+                r"Bad Gateway",
+                r"unexpected http code: 5\d\d",
             ),
+            confirm={
+                "default": "curl -sS -o /dev/null -w '%{{http_code}}\\n' https://{registry_host}/v2/",
+            },
         ),
         Cause(
             id="mutable-tag",
@@ -287,6 +359,7 @@ CATALOG: dict[str, Cause] = {
             " moment.",
             cause="The reference is not pinned, so nodes may run different builds.",
             fixes={"default": "Pin the digest: {pinned}"},
+            confirm={"default": "pullgate pin {file}"},
         ),
         Cause(
             id="never-pull",
@@ -302,6 +375,10 @@ CATALOG: dict[str, Cause] = {
                 " IfNotPresent in {file}:{line}."
             },
             patterns=(r"ErrImageNeverPull", r"is not present with pull policy of Never"),
+            confirm={
+                "default": "kubectl debug node/{node} -it --image=busybox:1.36 -- chroot /host"
+                " crictl images | grep {repository}",
+            },
         ),
         Cause(
             id="rate-limit-risk",
@@ -316,6 +393,355 @@ CATALOG: dict[str, Cause] = {
             fixes={
                 "default": "az acr import --name <your-acr> --source {resolved} --image"
                 " {repo_tag}; then use <your-acr>.azurecr.io/{repo_tag}."
+            },
+        ),
+        Cause(
+            id="pull-secret-missing",
+            severity=Severity.ERROR,
+            title="Pull secret not in the pod's namespace",
+            status="ErrImagePull",
+            signature="Unable to retrieve some image pull secrets ({secret}); attempting to pull"
+            " the image may not succeed.",
+            meaning="The pod (or its ServiceAccount) names a pull secret that exists neither in"
+            " the pod's namespace in the cluster nor in the input; the kubelet pulls without it.",
+            cause="Secret {secret}, named by the {origin}, is not in namespace {namespace}"
+            "{elsewhere}.{public}",
+            fixes={
+                "default": "Create it in the pod's namespace: kubectl create secret docker-registry"
+                " {secret} -n {namespace} --docker-server={registry} --docker-username=<user>"
+                " --docker-password=<token> (or copy the one in {source_namespace}: kubectl get"
+                " secret {secret} -n {source_namespace} -o json | jq 'del(.metadata.namespace,"
+                ".metadata.uid,.metadata.resourceVersion,.metadata.creationTimestamp)' | kubectl"
+                " apply -n {namespace} -f -); or point imagePullSecrets of the {origin} at a"
+                " secret that exists in {namespace}.",
+            },
+            patterns=(
+                r"Unable to retrieve (?:some )?image pull secrets?",
+                r"FailedToRetrieveImagePullSecret",
+            ),
+            confirm={
+                "default": "kubectl get secret {secret} -n {namespace}; kubectl get secrets -A"
+                " --field-selector metadata.name={secret}",
+            },
+        ),
+        Cause(
+            id="pull-secret-malformed",
+            severity=Severity.ERROR,
+            title="Pull secret the kubelet cannot use",
+            status="ErrImagePull",
+            signature=_PULL + "{detail}",
+            meaning="A pull secret the kubelet would present is not a docker-registry secret it"
+            " can read: wrong type, missing key, or a config that does not decode.",
+            cause="Secret {secret} in {namespace} (named by the {origin}): {problem}.",
+            fixes={
+                "default": "Recreate it as a docker-registry secret (type"
+                " kubernetes.io/dockerconfigjson, key .dockerconfigjson holding"
+                ' {{"auths": {{...}}}}): kubectl create secret docker-registry {secret} -n'
+                " {namespace} --docker-server={registry} --docker-username=<user>"
+                " --docker-password=<token> --dry-run=client -o yaml | kubectl apply -f -",
+            },
+        ),
+        Cause(
+            id="pull-secret-no-match",
+            severity=Severity.ERROR,
+            title="No pull secret for this registry",
+            status="ErrImagePull",
+            signature=_PULL + "failed to authorize: failed to fetch anonymous token: unexpected"
+            " status from GET request to {realm}: 401 Unauthorized",
+            meaning="The image needs a credential, and none of the pull secrets the kubelet would"
+            " present has a key for its registry, so the kubelet pulls anonymously.",
+            cause="The {origin} gives the kubelet {keys}; no key matches {registry} by the"
+            " kubelet's rules (each host label as a glob, same port, path prefix; Docker Hub"
+            " via index.docker.io){node_identity}.",
+            fixes={
+                "acr": "Attach the registry to the cluster: az aks update -g {resource_group} -n"
+                " {cluster} --attach-acr {acr}; or add a pull secret for it: kubectl create secret"
+                " docker-registry {secret_name} -n {namespace} --docker-server={registry}"
+                " --docker-username=<user> --docker-password=<token> and list it in"
+                " imagePullSecrets (pod or ServiceAccount {service_account}).",
+                "default": "Add a pull secret for {registry}: kubectl create secret docker-registry"
+                " {secret_name} -n {namespace} --docker-server={registry}"
+                " --docker-username=<user> --docker-password=<token>; then list it: kubectl"
+                " patch serviceaccount {service_account} -n {namespace} -p"
+                ' \'{{"imagePullSecrets":[{{"name":"{secret_name}"}}]}}\' (a pod that lists'
+                " its own imagePullSecrets ignores the ServiceAccount's: add it there). Or correct"
+                " the server key of an existing secret to {registry}.",
+            },
+        ),
+        Cause(
+            id="pull-secret-rejected",
+            severity=Severity.ERROR,
+            title="Registry refused the pull secret",
+            status="ErrImagePull",
+            signature=_PULL + "failed to authorize: failed to fetch oauth token: unexpected"
+            " status from GET request to {realm}: 401 Unauthorized",
+            meaning="The registry refused every credential the kubelet would present for this"
+            " image (the kubelet does not fall back to an anonymous pull).",
+            cause="Tried with --verify-credentials: {rejected}. An expired or revoked token, a"
+            " changed password, or a user without pull access to {repository}.",
+            fixes={
+                "acr": "Renew the credential (az acr token credential generate, or a new service"
+                " principal secret) and update the secret: kubectl create secret docker-registry"
+                " {secret} -n {namespace} --docker-server={registry} --docker-username=<user>"
+                " --docker-password=<new token> --dry-run=client -o yaml | kubectl apply -f -;"
+                " or attach the registry: az aks update -g {resource_group} -n {cluster}"
+                " --attach-acr {acr}.",
+                "default": "Renew the credential and update the secret: kubectl create secret"
+                " docker-registry {secret} -n {namespace} --docker-server={registry}"
+                " --docker-username=<user> --docker-password=<new token> --dry-run=client -o"
+                " yaml | kubectl apply -f -",
+            },
+        ),
+        Cause(
+            id="pull-secret-external",
+            severity=Severity.WARNING,
+            title="Pull secret made by a controller",
+            status="",
+            signature="imagePullSecrets: {secret} (created by {maker})",
+            meaning="The pull secret does not exist yet: a controller creates it from the input,"
+            " so pullgate cannot see its registries or credentials and assumes it matches.",
+            cause="{secret}, named by the {origin}, is made by {maker}.",
+            fixes={
+                "default": "Make sure {maker} renders type kubernetes.io/dockerconfigjson with a"
+                " key for {registry}; once it has synced (kubectl get secret {secret} -n"
+                " {namespace}), run pullgate against the cluster again to check it.",
+            },
+        ),
+        Cause(
+            id="unschedulable",
+            severity=Severity.WARNING,
+            title="No node pool takes the pod",
+            status="Pending",
+            signature="{placement}.",
+            meaning="No node passes the pod's nodeSelector, required node affinity and taint"
+            " tolerations; the pod stays Pending (FailedScheduling), it never pulls.",
+            cause="{pools}.",
+            fixes={
+                "default": "Make nodeSelector / affinity / tolerations in {file} match a pool"
+                " (kubectl get nodes --show-labels; kubectl describe node <node> | grep Taints),"
+                " or add a node pool that matches.",
+            },
+            patterns=(
+                r"\d+/\d+ nodes are available",
+                r"FailedScheduling",
+                r"didn't match Pod's node affinity",
+                r"had untolerated taint",
+            ),
+        ),
+        Cause(
+            id="namespace-missing",
+            severity=Severity.ERROR,
+            title="Namespace does not exist",
+            status="",
+            signature='Error from server (NotFound): error when creating "{file}": namespaces'
+            ' "{namespace}" not found',
+            meaning="The namespace exists neither in the cluster nor in the input: the apply"
+            " fails and nothing of the object runs.",
+            cause="{kind} {name} goes to namespace {namespace}, which does not exist.",
+            fixes={
+                "default": "kubectl create namespace {namespace}, or add a Namespace object to the"
+                " input, or correct metadata.namespace (or --namespace) for {file}.",
+            },
+            patterns=(r'namespaces? "[^"]+" not found',),
+        ),
+        Cause(
+            id="service-account-missing",
+            severity=Severity.ERROR,
+            title="ServiceAccount does not exist",
+            status="",
+            signature='Error creating: pods "{name}-" is forbidden: error looking up service'
+            ' account {namespace}/{service_account}: serviceaccount "{service_account}" not found',
+            meaning="The pod's ServiceAccount exists neither in the cluster nor in the input: no"
+            " pod is created, and its imagePullSecrets are not there to use.",
+            cause="serviceAccountName {service_account} in namespace {namespace}.",
+            fixes={
+                "default": "kubectl create serviceaccount {service_account} -n {namespace} (with"
+                " the imagePullSecrets the pods need), add it to the input, or correct"
+                " serviceAccountName in {file}.",
+            },
+            patterns=(r"error looking up service account",),
+        ),
+        Cause(
+            id="cluster-forbidden",
+            severity=Severity.WARNING,
+            title="Cluster object not readable",
+            status="",
+            signature="{verb} {resource} in namespace {namespace}: 403 Forbidden",
+            meaning="pullgate could not read an object it needs from the kube API, so the checks"
+            " that need it did not run.",
+            cause="{detail}",
+            fixes={
+                "default": "Bind the read-only ClusterRole in"
+                " examples/cluster/pullgate-reader-rbac.yaml to the identity pullgate uses"
+                " (kubectl apply -f examples/cluster/pullgate-reader-rbac.yaml, subject edited);"
+                " check: kubectl auth can-i {verb} {resource} -n {namespace}.",
+            },
+        ),
+        Cause(
+            id="registry-not-allowed",
+            severity=Severity.ERROR,
+            title="Registry not allowed by policy",
+            status="",
+            signature='Policy {policy}: image "{image}" comes from {registry}, {rule}',
+            meaning="The repository's policy (registries.allow / registries.deny) does not let"
+            " workloads pull from this registry.",
+            cause="The image points at a registry outside the approved list, e.g. a public image"
+            " that was never imported, or a typo in the registry host.",
+            fixes={
+                "acr": "Use an approved registry, e.g. import the image: az acr import --name"
+                " <approved-acr> --source {resolved} --image {repo_tag}; then reference"
+                " <approved-acr>.azurecr.io/{repo_tag} in {file}:{line}.",
+                "default": "Use an approved registry: az acr import --name <approved-acr> --source"
+                " {resolved} --image {repo_tag} (or docker pull/tag/push); then reference it in"
+                " {file}:{line}. To allow {registry}, add it to registries.allow in {policy}.",
+            },
+        ),
+        Cause(
+            id="digest-required",
+            severity=Severity.ERROR,
+            title="Digest required by policy",
+            status="",
+            signature='Policy {policy}: image "{image}" has no digest (require-digest)',
+            meaning="The repository's policy requires every image (of this registry) to be pinned"
+            " by digest, so each node runs exactly the build that was checked.",
+            cause="The reference names a tag only; the tag can move after the check.",
+            fixes={
+                "default": "Pin it: {pinned} in {file}:{line}; or run pullgate pin {file} --write.",
+            },
+            confirm={"default": "pullgate pin {file}"},
+        ),
+        Cause(
+            id="acr-not-attached",
+            severity=Severity.ERROR,
+            title="Kubelet identity cannot pull from the registry",
+            status="ErrImagePull",
+            signature=_PULL + 'failed to resolve reference "{resolved}": failed to authorize:'
+            " failed to fetch anonymous token: unexpected status from GET request to"
+            " https://{registry}/oauth2/token?scope=repository%3A{repository}%3Apull"
+            "&service={registry}: 401 Unauthorized",
+            meaning="AKS nodes pull from ACR as the cluster's kubelet identity, and it holds no"
+            " role assignment that grants pull on this registry (in ABAC mode: on this"
+            " repository), so the kubelet gets no token.",
+            cause="The {identity} of cluster {cluster} {held}.{mode_note}{secrets_note}",
+            fixes={
+                "acr": "Attach the registry to the cluster: az aks update -g {resource_group} -n"
+                " {cluster} --attach-acr {acr_ref} (assigns AcrPull to the kubelet identity at"
+                " the registry).",
+                "acr-abac": "The registry is in ABAC mode, where --attach-acr's AcrPull is not"
+                " honoured; grant repository read: az role assignment create"
+                " --assignee-object-id {object_id} --assignee-principal-type ServicePrincipal"
+                ' --role "Container Registry Repository Reader" --scope {registry_id}'
+                " --condition \"((!(ActionMatches{{'Microsoft.ContainerRegistry/registries/"
+                "repositories/content/read'}}) AND !(ActionMatches{{'Microsoft.ContainerRegistry/"
+                "registries/repositories/metadata/read'}})) OR (@Request[Microsoft."
+                "ContainerRegistry/registries/repositories:name] StringEqualsIgnoreCase"
+                " '{repository}'))\" --condition-version 2.0",
+                "default": "Attach the registry to the cluster: az aks update -g {resource_group}"
+                " -n {cluster} --attach-acr {acr_ref}.",
+            },
+            confirm={
+                "acr": "az aks check-acr -g {resource_group} -n {cluster} --acr {registry}",
+                "acr-abac": "az role assignment list --assignee {object_id} --scope"
+                " {registry_id} --include-inherited --include-groups -o table",
+                "default": "az role assignment list --assignee {object_id} --scope"
+                " {registry_id} --include-inherited --include-groups -o table",
+            },
+        ),
+        Cause(
+            id="acr-condition-unevaluated",
+            severity=Severity.WARNING,
+            title="Repository condition not evaluated",
+            status="",
+            signature="Role assignment condition for {repository} on {registry}: not evaluated",
+            meaning="The registry is in ABAC mode and the kubelet identity's repository role"
+            " carries a condition pullgate cannot evaluate before the deploy, so whether the"
+            " kubelet can pull this repository is not known.",
+            cause="{unevaluated}",
+            fixes={
+                "default": "Read the condition: az role assignment list --assignee {object_id}"
+                " --scope {registry_id} --include-inherited --include-groups --query"
+                ' "[].condition" -o tsv. Conditions on'
+                " @Request[Microsoft.ContainerRegistry/registries/repositories:name] with"
+                " StringEqualsIgnoreCase / StringStartsWithIgnoreCase (and, or, not) can be"
+                " checked; or grant Container Registry Repository Reader for {repository}"
+                " without that condition.",
+            },
+        ),
+        Cause(
+            id="azure-forbidden",
+            severity=Severity.WARNING,
+            title="Azure read denied",
+            status="",
+            signature="{operation} on {scope}: 403 {detail}",
+            meaning="Azure Resource Manager refused a read pullgate needs, so the kubelet"
+            " identity's pull rights on this registry were not checked.",
+            cause="The identity pullgate runs as may not read {scope}.",
+            fixes={
+                "default": "Give the pipeline identity read there: az role assignment create"
+                " --assignee <pipeline identity> --role Reader --scope {scope} (Reader covers"
+                " the registry, its role assignments and role definitions). To skip the"
+                " subscription-wide registry search, name the registry: --acr-resource-id"
+                " <registry resource id>.",
+            },
+            confirm={
+                "default": "az role assignment list --assignee <pipeline identity> --all -o table"
+            },
+        ),
+        Cause(
+            id="acr-registry-not-found",
+            severity=Severity.WARNING,
+            title="ACR registry not found in Azure",
+            status="",
+            signature="No registry with login server {registry} in subscription"
+            " {subscription}",
+            meaning="pullgate did not find the registry resource, so the kubelet identity's pull"
+            " rights on it were not checked.",
+            cause="The registry is in another subscription or tenant, in another cloud than"
+            " {cloud}, or it does not exist.",
+            fixes={
+                "default": "Name it: --acr-resource-id $(az acr show --name {acr} --query id -o"
+                " tsv), or give the pipeline identity Reader on the registry's subscription.",
+            },
+            confirm={"default": "az acr show --name {acr} --query id -o tsv"},
+        ),
+        Cause(
+            id="kubelet-identity-unknown",
+            severity=Severity.WARNING,
+            title="Kubelet identity's object id unknown",
+            status="",
+            signature="Cluster {cluster} pulls as {identity}: object id unknown",
+            meaning="Role assignments name object ids and pullgate could not learn the one of"
+            " the identity the nodes pull with, so pull rights were not checked.",
+            cause="{detail}",
+            fixes={
+                "default": "Pass it: --kubelet-object-id $(az ad sp show --id {client_id} --query"
+                " id -o tsv); or move the cluster to managed identity: az aks update -g"
+                " {resource_group} -n {cluster} --enable-managed-identity.",
+            },
+        ),
+        Cause(
+            id="registry-network-restricted",
+            severity=Severity.WARNING,
+            title="Registry closed to the public path",
+            status="ErrImagePull",
+            signature=_PULL + 'failed to resolve reference "{resolved}": unexpected status from'
+            " HEAD request to https://{registry_host}/v2/{repository}/manifests/{reference}:"
+            " 403 Forbidden (denied: client with IP is not allowed access)",
+            meaning="The registry refuses access over its public endpoint while the runner"
+            " reaches it over the public path: what pullgate saw is not what nodes outside the"
+            " allowed networks get.",
+            cause="{restriction}; {registry_hostname} resolves to {addresses} from the runner."
+            "{private_endpoints}",
+            fixes={
+                "default": "Give the nodes the private path: a private endpoint of {acr} in (or"
+                " peered with) the cluster VNet, and the privatelink.azurecr.io private DNS zone"
+                " linked to that VNet: az network private-dns link vnet create -g"
+                " <dns-zone-rg> -z privatelink.azurecr.io -n {acr}-aks -v <cluster-vnet-id> -e"
+                " false. A node should resolve {registry_hostname} to a private address.",
+            },
+            confirm={
+                "default": "kubectl debug node/{node} -it --image=busybox:1.36 -- nslookup"
+                " {registry_hostname}",
             },
         ),
     )
@@ -340,6 +766,10 @@ def match_text(text: str) -> Cause | None:
 _MATCH_ORDER = (
     "never-pull",
     "invalid-reference",
+    "pull-secret-missing",
+    "namespace-missing",
+    "service-account-missing",
+    "unschedulable",
     "platform-mismatch",
     "rate-limited",
     "tls",

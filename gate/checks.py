@@ -14,7 +14,7 @@ from gate.findings import Finding, make_finding
 from gate.manifests import ImageUse
 from gate.platforms import Targets, missing
 from gate.reference import ImageRef
-from gate.registry.hosts import acr_name, api_host, flavor
+from gate.registry.hosts import acr_name, api_host, flavor, split_host_port
 from gate.registry.resolve import Resolution
 
 
@@ -45,9 +45,25 @@ class UseContext:
 Check = Callable[[UseContext], Iterable[Finding]]
 
 
+def _secret_stem(domain: str) -> str:
+    """A readable secret name stem: `ghcr` for ghcr.io, `registry` for an IP address."""
+    first = split_host_port(domain)[0].split(".")[0].lower()
+    return first if first.isalpha() else "registry"
+
+
 def _repo_tag(ref: ImageRef) -> str:
     path = ref.path.removeprefix("library/") if ref.is_docker_hub else ref.path
     return f"{path}:{ref.tag or 'latest'}"
+
+
+def effective_pull_policy(use: ImageUse, ref: ImageRef | None) -> str:
+    """The API server's default: Always for `:latest` or no tag (without digest), else
+    IfNotPresent."""
+    if use.pull_policy:
+        return use.pull_policy
+    if ref is not None and ref.tag == "latest" and not ref.digest:
+        return "Always"
+    return "IfNotPresent"
 
 
 def fix_context(ctx: UseContext) -> dict[str, object]:
@@ -60,7 +76,8 @@ def fix_context(ctx: UseContext) -> dict[str, object]:
         "line": use.line,
         "namespace": use.namespace or "default",
         "service_account": service_account,
-        "pull_policy": use.pull_policy or "default",
+        "pull_policy": effective_pull_policy(use, ref),
+        "remaining": "",
         "detail": ctx.ref_error or "",
     }
     if ref is None:
@@ -71,14 +88,16 @@ def fix_context(ctx: UseContext) -> dict[str, object]:
         {
             "resolved": str(ref),
             "registry": ref.domain,
-            "registry_host": host.split(":")[0] if not host.startswith("[") else host,
-            "registry_host_port": host if ":" in host else f"{host}:443",
+            "registry_host": host,
+            "registry_hostname": split_host_port(host)[0],
+            "registry_host_port": host if split_host_port(host)[1] else f"{host}:443",
             "repository": ref.path,
             "reference": ref.reference,
             "tag": ref.tag,
             "repo_tag": _repo_tag(ref),
             "acr": acr,
-            "secret_name": f"{(acr or ref.domain.split('.')[0].split(':')[0])}-pull",
+            "secret_name": f"{acr or _secret_stem(ref.domain)}-pull",
+            "retry_after": "not sent",
         }
     )
     if res is not None:

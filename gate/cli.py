@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
@@ -13,7 +14,7 @@ EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 DEFAULT_CONCURRENCY = 16
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_DEADLINE = 300.0
-FORMAT_NAMES = ("text", "json")
+FORMAT_NAMES = ("text", "json", "sarif", "junit", "github", "azure", "markdown")
 PROGRESS_MIN_IMAGES = 8
 
 
@@ -24,6 +25,51 @@ class UsageProblem(click.ClickException):
 
     def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
         click.echo(f"pullgate: {self.format_message()}", err=True)
+
+
+class FormatTarget(click.ParamType):
+    """`--format NAME` (stdout, or --output) or `--format NAME=FILE`."""
+
+    name = "NAME[=FILE]"
+
+    def convert(self, value, param, ctx):  # noqa: ANN001, ANN201 - click's signature
+        if isinstance(value, tuple):
+            return value
+        name, sep, path = str(value).partition("=")
+        if name not in FORMAT_NAMES:
+            self.fail(f"{name!r} is not one of {', '.join(FORMAT_NAMES)}", param, ctx)
+        if sep and not path:
+            self.fail(f"{value!r}: name a file after '=', e.g. {name}=report.{name}", param, ctx)
+        return (name, path or None)
+
+
+def _report_targets(
+    formats: tuple[tuple[str, str | None], ...], output: str | None
+) -> list[tuple[str, str | None]]:
+    """Which report goes where: at most one to stdout (or to --output), the rest to their files."""
+    targets = list(formats) or [("text", None)]
+    unnamed = [name for name, path in targets if path is None]
+    if len(unnamed) > 1:
+        others = " ".join(f"--format {name}=FILE" for name in unnamed[1:])
+        raise UsageProblem(
+            f"only one report can go to stdout ({', '.join(unnamed)} asked); give the others a"
+            f" file: {others}"
+        )
+    if output:
+        if not unnamed:
+            raise UsageProblem(
+                "--output is the file of the one --format given without =FILE, and every"
+                " --format here has its own file"
+            )
+        targets = [(name, path or output) for name, path in targets]
+    return targets
+
+
+def _source_url() -> str | None:
+    """On GitHub Actions, the commit's blob URL, so reports can link to the manifest lines."""
+    keys = ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_SHA")
+    server, repository, sha = (os.environ.get(k) for k in keys)
+    return f"{server}/{repository}/blob/{sha}" if server and repository and sha else None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -60,17 +106,17 @@ def _progress(enabled: bool) -> Callable[[int], Callable[[object], None]] | None
 @click.option("--offline", is_flag=True, help="No network: only what the manifests alone prove.")
 @click.option(
     "--format",
-    "fmt",
-    type=click.Choice(FORMAT_NAMES),
-    default="text",
-    show_default=True,
-    help="Report format on stdout.",
+    "formats",
+    type=FormatTarget(),
+    multiple=True,
+    help="Report format, repeatable: NAME writes to stdout (one at most), NAME=FILE to FILE;"
+    f" one run can write several. NAME: {', '.join(FORMAT_NAMES)} [default: text].",
 )
 @click.option(
     "--output",
     "-o",
     type=click.Path(dir_okay=False, writable=True),
-    help="Write the report to this file instead of stdout.",
+    help="Write the report of the --format given without =FILE to this file instead of stdout.",
 )
 @click.option("--strict", is_flag=True, help="Fail on warnings too.")
 @click.option(
@@ -112,12 +158,65 @@ def _progress(enabled: bool) -> Callable[[int], Callable[[object], None]] | None
     type=click.Path(dir_okay=False),
     help="Config file [default: ./.pullgate.yaml when present].",
 )
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False),
+    help="Cluster mode: read nodes, namespaces, ServiceAccounts and pull secrets from this"
+    " kubeconfig's cluster, read-only (--context alone uses $KUBECONFIG, else ~/.kube/config).",
+)
+@click.option("--context", "kube_context", help="Cluster mode: kubeconfig context to use.")
+@click.option(
+    "--cluster-state",
+    "cluster_state",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="Cluster mode offline: a state file (pullgate snapshot, or kubectl get ... -o yaml);"
+    " repeatable.",
+)
+@click.option(
+    "--namespace",
+    "-n",
+    help="Namespace for objects without metadata.namespace [default: the context's, else default].",
+)
+@click.option(
+    "--verify-credentials",
+    is_flag=True,
+    help="Cluster mode: try each matching pull secret against the registry.",
+)
+@click.option(
+    "--aks",
+    metavar="RG/CLUSTER",
+    help="AKS cluster (RESOURCE_GROUP/CLUSTER or its resource id): the kubelet identity's ACR pull"
+    " rights (RBAC and ABAC), node pools and registry posture, read from Azure with the"
+    " pipeline's Azure login; ACR images are read with it too.",
+)
+@click.option("--subscription", help="AKS: subscription of the cluster [default: the az CLI's].")
+@click.option(
+    "--acr-resource-id",
+    "acr_resource_ids",
+    multiple=True,
+    metavar="ID",
+    help="AKS: a registry's resource id, instead of searching the subscription; repeatable.",
+)
+@click.option(
+    "--kubelet-object-id",
+    metavar="GUID",
+    help="AKS: object id of the cluster's service principal (legacy clusters), when Microsoft"
+    " Graph cannot be read.",
+)
+@click.option(
+    "--azure-cloud",
+    type=click.Choice(("AzureCloud", "AzureChinaCloud", "AzureUSGovernment")),
+    default="AzureCloud",
+    show_default=True,
+    help="AKS: Azure cloud (azurecr.io, azurecr.cn, azurecr.us).",
+)
 @click.option("--color/--no-color", default=None, help="Colour (default: only on a terminal).")
 def check(
     paths: tuple[str, ...],
     platforms: tuple[str, ...],
     offline: bool,
-    fmt: str,
+    formats: tuple[tuple[str, str | None], ...],
     output: str | None,
     strict: bool,
     concurrency: int | None,
@@ -127,12 +226,24 @@ def check(
     ca_file: str | None,
     docker_config: str | None,
     config_path: str | None,
+    kubeconfig: str | None,
+    kube_context: str | None,
+    cluster_state: tuple[str, ...],
+    namespace: str | None,
+    verify_credentials: bool,
+    aks: str | None,
+    subscription: str | None,
+    acr_resource_ids: tuple[str, ...],
+    kubelet_object_id: str | None,
+    azure_cloud: str,
     color: bool | None,
 ) -> None:
     """Check every image in PATHS (files, directories, or - for stdin).
 
     Exit 0 when every image will pull, 1 when the gate fails, 2 on a usage or input problem.
     """
+    from gate.azure.options import AksOptions
+    from gate.cluster.options import ClusterError, ClusterOptions
     from gate.config import ConfigError, find_config, load_config
     from gate.manifests import InputError
     from gate.platforms import PlatformError, parse_platform
@@ -140,6 +251,7 @@ def check(
     from gate.reports import FORMATS, RenderOptions
     from gate.runner import CheckOptions, run_check
 
+    reports = _report_targets(formats, output)
     try:
         config = load_config(find_config(config_path))
         targets = [parse_platform(p) for p in (platforms or config.platforms)]
@@ -153,27 +265,265 @@ def check(
             insecure=frozenset(insecure) | frozenset(config.insecure_registries),
             ca_file=ca_file or config.ca_file,
             docker_config=docker_config or config.docker_config,
+            policy=config.policy,
         )
-        show_progress = fmt == "text" and output is None and sys.stderr.isatty()
-        outcome = run_check(options, stdin=sys.stdin, progress=_progress(show_progress))
-    except (ConfigError, InputError, PlatformError, CredentialError) as exc:
+        stdout_report = next((name for name, path in reports if path is None), None)
+        show_progress = stdout_report in (None, "text") and sys.stderr.isatty()
+        cluster = ClusterOptions(
+            kubeconfig, kube_context, cluster_state, namespace, verify_credentials, options.timeout
+        )
+        problem = cluster.usage_problem(offline)
+        if problem:
+            raise UsageProblem(problem)
+        aks_options = AksOptions(
+            aks, subscription, acr_resource_ids, kubelet_object_id, azure_cloud, options.timeout
+        )
+        problem = aks_options.usage_problem(offline)
+        if problem:
+            raise UsageProblem(problem)
+        if aks_options.enabled:
+            from gate.azure.arm import AzureError
+            from gate.azure.mode import run_aks_check
+
+            try:
+                progress = _progress(show_progress)
+                outcome = run_aks_check(
+                    options, aks_options, cluster, stdin=sys.stdin, progress=progress
+                )
+            except AzureError as exc:
+                raise UsageProblem(str(exc)) from None
+        elif cluster.enabled:
+            from gate.cluster.mode import run_cluster_check
+
+            outcome = run_cluster_check(
+                options, cluster, stdin=sys.stdin, progress=_progress(show_progress)
+            )
+        else:
+            outcome = run_check(options, stdin=sys.stdin, progress=_progress(show_progress))
+    except (ConfigError, InputError, PlatformError, CredentialError, ClusterError) as exc:
         raise UsageProblem(str(exc)) from None
     if not outcome.bundle.uses and not outcome.bundle.objects:
         raise UsageProblem(f"no Kubernetes objects found in {', '.join(paths)}")
 
-    to_tty = output is None and sys.stdout.isatty()
-    report = FORMATS[fmt](
-        outcome, RenderOptions(color=to_tty if color is None else color, strict=strict)
-    )
+    source_url = _source_url()
+    for name, path in reports:
+        to_tty = path is None and sys.stdout.isatty()
+        use_color = name == "text" and (to_tty if color is None else color)
+        report = FORMATS[name](
+            outcome, RenderOptions(color=use_color, strict=strict, source_url=source_url)
+        )
+        if path:
+            try:
+                with open(path, "w", encoding="utf-8") as fh:
+                    fh.write(report)
+            except OSError as exc:
+                raise UsageProblem(f"{path}: cannot write {name} report: {exc.strerror}") from None
+        else:
+            click.echo(report, nl=False, color=use_color)
+    sys.exit(EXIT_FAIL if outcome.failed(strict) else EXIT_PASS)
+
+
+@main.command("snapshot")
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False),
+    help="Kubeconfig file [default: $KUBECONFIG, else ~/.kube/config].",
+)
+@click.option("--context", "kube_context", help="Kubeconfig context to use.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the state file here [default: stdout].",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    help="Seconds per kube API request.",
+)
+def snapshot_command(
+    kubeconfig: str | None, kube_context: str | None, output: str | None, timeout: float
+) -> None:
+    """Write the cluster state `check --cluster-state` reads, without any secret values.
+
+    Needs list on nodes, namespaces, serviceaccounts and secrets (cluster-wide).
+    """
+    from gate.cluster.api import LiveCluster
+    from gate.cluster.snapshot import render_snapshot
+    from gate.cluster.state import ClusterError
+
+    try:
+        cluster = LiveCluster(kubeconfig, kube_context, timeout=timeout)
+        try:
+            state = cluster.snapshot()
+        finally:
+            cluster.close()
+    except ClusterError as exc:
+        raise UsageProblem(str(exc)) from None
+    text = render_snapshot(state)
     if output:
         try:
             with open(output, "w", encoding="utf-8") as fh:
-                fh.write(report)
+                fh.write(text)
         except OSError as exc:
-            raise UsageProblem(f"{output}: cannot write report: {exc.strerror}") from None
+            raise UsageProblem(f"{output}: cannot write snapshot: {exc.strerror}") from None
     else:
-        click.echo(report, nl=False, color=color)
-    sys.exit(EXIT_FAIL if outcome.failed(strict) else EXIT_PASS)
+        click.echo(text, nl=False)
+    click.echo(
+        f"pullgate: snapshot of {state.source}: {len(state.node_list)} nodes,"
+        f" {len(state.namespaces)} namespaces, {len(state.service_accounts)} service accounts,"
+        f" {len(state.secrets)} secrets (no values)" + (f" -> {output}" if output else ""),
+        err=True,
+    )
+
+
+MAX_EXPLAIN_BYTES = 16 * 1024 * 1024
+
+
+def _read_source(source: str) -> str:
+    """The text of FILE, or of stdin for -, capped; never waits on a terminal."""
+    if source == "-":
+        if sys.stdin.isatty():
+            raise UsageProblem(
+                "explain reads kubectl output: pipe it in (kubectl describe pod NAME -n NS |"
+                " pullgate explain -) or give a file"
+            )
+        data = sys.stdin.buffer.read(MAX_EXPLAIN_BYTES + 1)
+    else:
+        try:
+            with open(source, "rb") as fh:
+                data = fh.read(MAX_EXPLAIN_BYTES + 1)
+        except OSError as exc:
+            raise UsageProblem(f"{source}: cannot read: {exc.strerror}") from None
+    if len(data) > MAX_EXPLAIN_BYTES:
+        raise UsageProblem(f"{source}: more than {MAX_EXPLAIN_BYTES // (1024 * 1024)} MiB of text")
+    return data.decode("utf-8", errors="replace")
+
+
+@main.command("explain")
+@click.argument("source", required=False, default="-", metavar="[FILE|-]")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("text", "json")),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+def explain_command(source: str, fmt: str) -> None:
+    """Name the cause of a live image-pull failure from kubectl output.
+
+    Reads `kubectl describe pod`, `kubectl get events`, `kubectl get pods`, a Pod or Event as
+    YAML/JSON, or a bare runtime message from FILE or stdin (-), and prints for each pull failure
+    the cause table row, the image, the container, and the commands to confirm and to fix it.
+
+    Exit 0 when the text shows no pull failure, 1 when it shows one, 2 when it cannot be read.
+    """
+    from gate.explain import explain, to_json, to_text
+
+    result = explain(_read_source(source))
+    click.echo(to_json(result) if fmt == "json" else to_text(result), nl=False)
+    sys.exit(EXIT_FAIL if result.failures else EXIT_PASS)
+
+
+@main.command("pin")
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--write", is_flag=True, help="Edit the files in place [default: print a unified diff]."
+)
+@click.option(
+    "--insecure-registry",
+    "insecure",
+    multiple=True,
+    metavar="HOST[:PORT]",
+    help="Allow plain HTTP or unverified TLS for this registry; repeatable.",
+)
+@click.option(
+    "--ca-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Extra CA certificates (PEM) to trust for registries.",
+)
+@click.option(
+    "--docker-config",
+    type=click.Path(dir_okay=False),
+    help="Docker config.json with registry credentials.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 256),
+    help=f"Registry requests in flight at once [default: {DEFAULT_CONCURRENCY}].",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    help=f"Seconds per registry request [default: {DEFAULT_TIMEOUT:g}].",
+)
+@click.option(
+    "--deadline",
+    type=click.FloatRange(min=1),
+    help=f"Seconds for the whole run [default: {DEFAULT_DEADLINE:g}].",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="Config file [default: ./.pullgate.yaml when present].",
+)
+def pin_command(
+    paths: tuple[str, ...],
+    write: bool,
+    insecure: tuple[str, ...],
+    ca_file: str | None,
+    docker_config: str | None,
+    concurrency: int | None,
+    timeout: float | None,
+    deadline: float | None,
+    config_path: str | None,
+) -> None:
+    """Pin the image tags in PATHS to their digests: name:tag@sha256:...
+
+    Prints a unified diff, or edits the files with --write, keeping comments, quoting and
+    formatting. Images that do not resolve are left alone and listed on stderr.
+
+    Exit 0 when every image is pinned (now or before), 1 when some could not be, 2 on a usage or
+    input problem.
+    """
+    from gate.config import ConfigError, find_config, load_config
+    from gate.manifests import InputError
+    from gate.pin import PinError, plan_pins, write_pins
+    from gate.registry.credentials import CredentialError
+    from gate.runner import CheckOptions
+
+    try:
+        config = load_config(find_config(config_path))
+        options = CheckOptions(
+            paths=paths,
+            concurrency=concurrency or config.concurrency or DEFAULT_CONCURRENCY,
+            timeout=timeout or config.timeout or DEFAULT_TIMEOUT,
+            deadline=deadline or config.deadline or DEFAULT_DEADLINE,
+            insecure=frozenset(insecure) | frozenset(config.insecure_registries),
+            ca_file=ca_file or config.ca_file,
+            docker_config=docker_config or config.docker_config,
+        )
+        plan = plan_pins(paths, options)
+        if not (plan.count or plan.refused or plan.pinned_already):
+            raise UsageProblem(f"no container images found in {', '.join(paths)}")
+        written = write_pins(plan) if write else []
+    except (ConfigError, InputError, CredentialError, PinError) as exc:
+        raise UsageProblem(str(exc)) from None
+    if not write:
+        click.echo(plan.diff(), nl=False)
+    for use, why in plan.refused:
+        click.echo(f"pullgate pin: {use.file}:{use.line}: {use.image}: not pinned: {why}", err=True)
+    done = f"wrote {len(written)} file{'s' if len(written) != 1 else ''}" if write else "diff above"
+    click.echo(
+        f"pullgate pin: {plan.count} image{'s' if plan.count != 1 else ''} to pin ({done}),"
+        f" {len(plan.pinned_already)} already pinned, {len(plan.refused)} not pinned",
+        err=True,
+    )
+    sys.exit(EXIT_FAIL if plan.refused else EXIT_PASS)
 
 
 if __name__ == "__main__":  # pragma: no cover

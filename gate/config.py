@@ -10,6 +10,8 @@ from pathlib import Path
 
 import yaml
 
+from gate.policy import POLICY_KEYS, Policy, PolicyError, parse_policy_entry
+
 DEFAULT_NAME = ".pullgate.yaml"
 
 
@@ -27,6 +29,7 @@ class Config:
     ca_file: str | None = None
     docker_config: str | None = None
     source: str | None = None
+    policy: Policy = field(default_factory=Policy)
 
 
 def _str_list(value: object) -> list[str] | None:
@@ -90,8 +93,14 @@ def load_config(path: Path | None) -> Config:
     for key_node, value_node in root.value:
         key = key_node.value
         line = key_node.start_mark.line + 1
+        if key in POLICY_KEYS:
+            try:
+                config.policy = parse_policy_entry(config.policy, key, value_node, str(path))
+            except PolicyError as exc:
+                raise ConfigError(str(exc)) from None
+            continue
         if key not in _KEYS:
-            known = ", ".join(sorted(_KEYS))
+            known = ", ".join(sorted([*_KEYS, *POLICY_KEYS]))
             raise ConfigError(f"{path}:{line}: unknown key {key!r} (known: {known})")
         attr, convert, expected = _KEYS[key]
         value = convert(constructor.construct_object(value_node, deep=True))

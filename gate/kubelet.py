@@ -26,6 +26,9 @@ class PullAccess:
     node_identity: bool | None = None
     # Whether the image can be pulled with no credentials at all; None: unknown.
     anonymous_ok: bool | None = None
+    # Every pull secret the kubelet would present for the pod (its own, else its
+    # ServiceAccount's), matching or not; None: unknown (no cluster source, SA unreadable).
+    effective_secrets: list[str] | None = None
 
     @property
     def kubelet_has_credential(self) -> bool:

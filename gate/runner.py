@@ -12,10 +12,15 @@ from gate.findings import Finding
 from gate.kubelet import AccessSource, PullAccess
 from gate.manifests import Bundle, ImageUse, read_bundle
 from gate.platforms import FixedTargets, Platform, TargetSource
+from gate.policy import Note, Policy, Suppressed, apply_policy, policy_checks
 from gate.reference import ImageRef, ReferenceError, parse_reference
+from gate.registry.credentials import Credential
 from gate.registry.resolve import Resolution
 
 Progress = Callable[[int], Callable[[Resolution], None]]  # total -> per-result callback
+# Runs once the input is read and resolved, before the checks (cluster mode indexes the input's
+# Secrets and ServiceAccounts and fetches the cluster objects it needs).
+Prepare = Callable[[Bundle, Sequence[UseContext]], None]
 
 
 @dataclass
@@ -29,6 +34,10 @@ class CheckOptions:
     insecure: frozenset[str] = frozenset()
     ca_file: str | None = None
     docker_config: str | None = None
+    policy: Policy | None = None  # .pullgate.yaml's registries, require-digest, ignore, severity
+    # Asked for an image's credentials when the Docker config has none (e.g. an ACR token
+    # exchange with the pipeline's Azure login, gate/azure/exchange.py).
+    fallback_credentials: Callable[[ImageRef], list[Credential]] | None = None
 
 
 @dataclass
@@ -38,6 +47,8 @@ class Outcome:
     unique: int
     resolutions: dict[ImageRef, Resolution] = field(default_factory=dict)
     seconds: float = 0.0
+    suppressed: list[Suppressed] = field(default_factory=list)  # moved aside by ignore rules
+    notes: list[Note] = field(default_factory=list)  # e.g. expired ignore rules
 
     @property
     def images(self) -> int:
@@ -99,9 +110,13 @@ def resolve(
     )
     client = RegistryClient(client_options, pool_size=options.concurrency)
     try:
-        resolver = Resolver(
-            client, lambda ref: docker.lookup(ref.name, ref.domain), concurrency=options.concurrency
-        )
+        fallback = options.fallback_credentials
+
+        def lookup(ref: ImageRef) -> list[Credential]:
+            found = docker.lookup(ref.name, ref.domain)
+            return found or (fallback(ref) if fallback else [])
+
+        resolver = Resolver(client, lookup, concurrency=options.concurrency)
         callback = progress(len(refs_needing)) if progress else None
         return resolver.resolve_all(refs_needing, lambda ref: refs_needing[ref], callback)
     finally:
@@ -127,6 +142,7 @@ def run_check(
     checks: Sequence[Check] = DEFAULT_CHECKS,
     access_sources: Sequence[AccessSource] = (),
     progress: Progress | None = None,
+    prepare: Sequence[Prepare] = (),
 ) -> Outcome:
     started = time.monotonic()
     bundle = read_bundle(options.paths, stdin=stdin)
@@ -157,6 +173,19 @@ def run_check(
         )
         for use, spec, template_targets, ref, error in items
     ]
+    for hook in prepare:
+        hook(bundle, contexts)
+    if options.policy is not None:
+        checks = (*checks, *policy_checks(options.policy))
     findings = run_checks(contexts, checks) + assess_access(contexts, access_sources)
+    judged = apply_policy(options.policy, findings)
     unique = len({ctx.ref for ctx in contexts if ctx.ref is not None})
-    return Outcome(findings, bundle, unique, resolutions, time.monotonic() - started)
+    return Outcome(
+        judged.findings,
+        bundle,
+        unique,
+        resolutions,
+        time.monotonic() - started,
+        suppressed=judged.suppressed,
+        notes=judged.notes,
+    )

@@ -379,6 +379,7 @@ class FaultServer:
         base_ok: bool = False,
         name: str = "main",
         record_to: FaultServer | None = None,
+        port: int = 0,
         **options: Any,
     ) -> None:
         """`behaviour`: a name in BEHAVIOURS (built with `options`, e.g. `upstream=registry`,
@@ -392,6 +393,7 @@ class FaultServer:
                 raise TypeError("options only apply to named behaviours")
             self.behaviour = behaviour
         self.base_ok = base_ok
+        self.port_wanted = port
         self.name = name
         self.record_to = record_to
         self.requests: list[FaultRequest] = []
@@ -400,7 +402,7 @@ class FaultServer:
         self._httpd: _HTTPServer | None = None
 
     def start(self) -> FaultServer:
-        httpd = _HTTPServer(_Handler)
+        httpd = _HTTPServer(_Handler, self.port_wanted)
         httpd.owner = self
         httpd.start()
         self._httpd = httpd

@@ -188,8 +188,8 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        super().__init__(("127.0.0.1", 0), handler)
+    def __init__(self, handler: type[BaseHTTPRequestHandler], port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), handler)
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -803,8 +803,9 @@ def _registry_config(
     root: Path,
     auth_section: dict | None,
     tls: TLSFiles | None,
+    port: int = 0,
 ) -> dict:
-    http: dict = {"addr": "127.0.0.1:0", "secret": secrets.token_hex(16)}
+    http: dict = {"addr": f"127.0.0.1:{port}", "secret": secrets.token_hex(16)}
     if tls is not None:
         http["tls"] = {"certificate": str(tls.cert_file), "key": str(tls.key_file)}
     config: dict = {
@@ -830,8 +831,10 @@ def start_registry(
     token_server: TokenServer | None = None,
     tls_files: TLSFiles | None = None,
     binary: str | None = None,
+    port: int = 0,
 ) -> Registry:
-    """Start `docker-registry serve` on 127.0.0.1 (free port) with storage under `tmp`.
+    """Start `docker-registry serve` on 127.0.0.1 (`port`, a free one when 0) with storage under
+    `tmp`.
 
     auth: "none", "htpasswd" (bcrypt entries for `users` plus a generated admin) or "token"
     (`token_server`, started here and owned by the registry when None; `users` and the admin are
@@ -875,7 +878,7 @@ def start_registry(
     config_file = tmp / "config.yml"
     # JSON is valid YAML: no yaml dependency needed to write the config
     config_file.write_text(
-        json.dumps(_registry_config(root, auth_section, tls_files if tls else None))
+        json.dumps(_registry_config(root, auth_section, tls_files if tls else None, port))
     )
     access_log, app_log = tmp / "access.log", tmp / "registry.log"
     with access_log.open("wb") as out, app_log.open("wb") as err:

@@ -39,6 +39,15 @@ def document(outcome: Outcome, strict: bool = False) -> dict:
             "warnings": outcome.warnings,
         },
         "findings": [finding_dict(f) for f in outcome.findings],
+        "ignored": [
+            finding_dict(item.finding)
+            | {"reason": item.reason, "rule": f"{item.file or '.pullgate.yaml'}:{item.line}"}
+            for item in outcome.suppressed
+        ],
+        "notes": [
+            {"message": note.message, "file": note.file, "line": note.line}
+            for note in outcome.notes
+        ],
     }
 
 

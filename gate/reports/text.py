@@ -53,6 +53,11 @@ def _block(findings: list[Finding], color: bool) -> list[str]:
     return lines
 
 
+def cause_block(findings: list[Finding]) -> str:
+    """The cause table block of one image, as `render` prints it, without colour."""
+    return "\n".join(_block(findings, color=False))
+
+
 def render(outcome: Outcome, color: bool = False, strict: bool = False) -> str:
     by_cause: dict[str, dict[tuple[str, str, str], list[Finding]]] = defaultdict(
         lambda: defaultdict(list)
@@ -60,7 +65,10 @@ def render(outcome: Outcome, color: bool = False, strict: bool = False) -> str:
     for f in outcome.findings:
         by_cause[f.cause][(f.resolved or f.use.image, f.signature, f.fix)].append(f)
 
-    order = sorted(by_cause, key=lambda c: (CATALOG[c].severity is not Severity.ERROR, c))
+    def is_error(cause_id: str) -> bool:
+        return any(f.is_error for group in by_cause[cause_id].values() for f in group)
+
+    order = sorted(by_cause, key=lambda c: (not is_error(c), c))
     files = len(outcome.bundle.files)
     lines = [
         f"pullgate {__version__}: {outcome.images} image uses ({outcome.unique} unique) "
@@ -70,21 +78,29 @@ def render(outcome: Outcome, color: bool = False, strict: bool = False) -> str:
     for cause_id in order:
         entry = CATALOG[cause_id]
         blocks = by_cause[cause_id]
-        severity = entry.severity.value.upper()
+        error = is_error(cause_id)
+        severity = (Severity.ERROR if error else Severity.WARNING).value.upper()
         head = (
             f"{severity} {cause_id}: {entry.title} ({len(blocks)} image"
             f"{'s' if len(blocks) != 1 else ''})"
         )
-        lines.append(
-            _style(
-                head, color, bold=True, fg="red" if entry.severity is Severity.ERROR else "yellow"
-            )
-        )
+        lines.append(_style(head, color, bold=True, fg="red" if error else "yellow"))
         if entry.status:
             lines.append(f"  pod status: {entry.status}")
         for group in blocks.values():
             lines.extend(_block(group, color))
             lines.append("")
+    for item in outcome.suppressed:
+        f = item.finding
+        lines.append(
+            f"ignored {f.cause}: {f.use.image} ({f.use.file}:{f.use.line}) by"
+            f" {item.file or '.pullgate.yaml'}:{item.line}: {item.reason}"
+        )
+    for note in outcome.notes:
+        where = f"{note.file}:{note.line}: " if note.file else ""
+        lines.append(_style(f"note: {where}{note.message}", color, fg="yellow"))
+    if outcome.suppressed or outcome.notes:
+        lines.append("")
     verdict = "FAIL" if outcome.failed(strict) else "PASS"
     summary = (
         f"{verdict}: {outcome.errors} error{'s' if outcome.errors != 1 else ''}, "

@@ -1,0 +1,385 @@
+"""The AKS kubelet identity as an `AccessSource`: for every ACR image, can the cluster's nodes
+pull it with their own identity (what `az aks check-acr` answers from inside the cluster, here
+from ARM, ABAC-aware), and the registry's posture as the nodes will meet it.
+
+Runs after the cluster's pull secrets when both sources are given: a pull secret that works
+makes the node identity moot for that image, and an unverified matching secret turns the
+finding into a warning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from gate.azure.arm import ArmDenied
+from gate.azure.cluster import AksCluster
+from gate.azure.rbac import PullVerdict, RegistryGrants, RoleReader, decide
+from gate.azure.registry import (
+    Reach,
+    RegistryFinder,
+    RegistryInfo,
+    RegistryLookup,
+    Resolver,
+    probe_endpoint,
+    resolve_host,
+    system_resolve,
+)
+from gate.causes import Severity
+from gate.checks import UseContext, fix_context
+from gate.findings import Finding, make_finding
+from gate.kubelet import PullAccess
+from gate.manifests import Bundle
+from gate.registry.hosts import flavor, is_acr
+
+LOGIN_BROKEN = ("dns", "unreachable", "tls")
+
+
+@dataclass
+class RegistryState:
+    domain: str
+    lookup: RegistryLookup
+    grants: RegistryGrants | None = None
+    grants_denied: ArmDenied | None = None
+    login: Reach | None = None  # the login server as the runner resolves it
+    data_endpoints: dict[str, Reach] = field(default_factory=dict)
+    verdicts: dict[str, PullVerdict] = field(default_factory=dict)
+
+    @property
+    def registry(self) -> RegistryInfo | None:
+        return self.lookup.registry
+
+
+def azure_finding(
+    cause_id: str,
+    ctx: UseContext,
+    evidence: str = "",
+    extra: Mapping[str, object] | None = None,
+    severity: Severity | None = None,
+    fix_flavor: str | None = None,
+    **more: object,
+) -> Finding:
+    context = fix_context(ctx) | {k: v for k, v in more.items() if v is not None}
+    return make_finding(
+        cause_id,
+        ctx.use,
+        str(ctx.ref) if ctx.ref else None,
+        fix_flavor or (flavor(ctx.ref.domain) if ctx.ref else "default"),
+        context,
+        evidence=evidence,
+        extra=extra,
+        severity=severity,
+    )
+
+
+def _endpoint_placeholders(host: str) -> dict[str, object]:
+    """The catalog's host placeholders for a data endpoint instead of the login server."""
+    return {"registry_host": host, "registry_hostname": host, "registry_host_port": f"{host}:443"}
+
+
+class AksPullAccess:
+    """An `AccessSource` (gate/kubelet.py) plus the `prepare` hook that reads ARM and probes the
+    registries' endpoints once per registry, before any assessment."""
+
+    def __init__(
+        self,
+        cluster: AksCluster,
+        finder: RegistryFinder,
+        roles: RoleReader,
+        timeout: float = 10.0,
+        resolve: Resolver = system_resolve,
+        data_port: int = 443,
+        is_registry: Callable[[str], bool] = is_acr,
+    ) -> None:
+        self.cluster = cluster
+        self.finder = finder
+        self.roles = roles
+        self.timeout = timeout
+        self.resolve = resolve
+        self.data_port = data_port
+        self.is_registry = is_registry
+        self.states: dict[str, RegistryState] = {}
+        self.reported: set[int] = set()  # ids of contexts that got an acr-not-attached finding
+        self.notes: dict[str, None] = {}
+        self._first: dict[str, int] = {}  # registry domain -> id of its first use
+
+    # ---- reading, once per registry ------------------------------------------------------
+
+    def prepare(self, bundle: Bundle, contexts: Sequence[UseContext]) -> None:
+        login_ok: dict[str, bool] = {}
+        for ctx in contexts:
+            if ctx.ref is None or ctx.never_pull or not self.is_registry(ctx.ref.domain):
+                continue
+            domain = ctx.ref.domain.lower()
+            self._first.setdefault(domain, id(ctx))
+            res = ctx.resolution
+            broken = (
+                res is not None and res.problem is not None and res.problem.cause in LOGIN_BROKEN
+            )
+            login_ok[domain] = login_ok.get(domain, True) and not broken
+        for domain in self._first:
+            self.states[domain] = self._read(domain)
+        self._probe_network(login_ok)
+
+    def _read(self, domain: str) -> RegistryState:
+        state = RegistryState(domain, self.finder.find(domain))
+        registry = state.registry
+        object_id = self.cluster.identity.object_id
+        if registry is None or object_id is None:
+            return state
+        try:
+            state.grants = self.roles.grants(registry.id, object_id)
+        except ArmDenied as exc:
+            state.grants_denied = exc
+            return state
+        if not state.grants.groups_included:
+            self._note(
+                f"{registry.name}: role assignments listed without group memberships (the API"
+                " refused assignedTo()); a role held through a group is not seen"
+            )
+        if registry.anonymous_pull:
+            self._note(
+                f"{registry.name} allows anonymous pull (anonymousPullEnabled): any node can"
+                " pull its images without a credential"
+            )
+        return state
+
+    def _probe_network(self, login_ok: Mapping[str, bool]) -> None:
+        jobs: list[tuple[RegistryState, str | None]] = []
+        for domain, state in self.states.items():
+            registry = state.registry
+            if registry is None or not login_ok.get(domain, False):
+                continue
+            if registry.restricted:
+                jobs.append((state, None))
+            jobs += [(state, host) for host in registry.data_endpoints]
+        if not jobs:
+            return
+
+        def run(job: tuple[RegistryState, str | None]) -> None:
+            state, host = job
+            if host is None:
+                state.login = resolve_host(state.domain.split(":")[0], self.timeout, self.resolve)
+            else:
+                state.data_endpoints[host] = probe_endpoint(
+                    host, self.data_port, self.timeout, self.resolve
+                )
+
+        with ThreadPoolExecutor(max_workers=min(8, len(jobs))) as pool:
+            list(pool.map(run, jobs))
+
+    def _note(self, message: str) -> None:
+        self.notes.setdefault(message, None)
+
+    # ---- assessing each image use --------------------------------------------------------
+
+    def assess(self, ctx: UseContext, access: PullAccess) -> Iterable[Finding]:
+        if ctx.ref is None or ctx.never_pull or not self.is_registry(ctx.ref.domain):
+            return []
+        state = self.states.get(ctx.ref.domain.lower())
+        if state is None:
+            return []
+        findings = self._registry_findings(ctx, state) if self._is_first(ctx, state) else []
+        registry = state.registry
+        if registry is None or state.grants is None:
+            return findings
+        if registry.anonymous_pull:
+            if access.anonymous_ok is None:
+                access.anonymous_ok = True
+            return findings
+        verdict = state.verdicts.get(ctx.ref.path)
+        if verdict is None:
+            verdict = decide(state.grants.grants, registry.id, registry.abac, ctx.ref.path)
+            state.verdicts[ctx.ref.path] = verdict
+        access.node_identity = verdict.can_pull
+        if verdict.can_pull is None:
+            findings.append(self._unevaluated(ctx, registry, verdict))
+        elif verdict.can_pull is False and not access.secret_works:
+            findings.append(self._not_attached(ctx, registry, verdict, access))
+            self.reported.add(id(ctx))
+        return findings
+
+    def _is_first(self, ctx: UseContext, state: RegistryState) -> bool:
+        return self._first.get(state.domain) == id(ctx)
+
+    def _common(self, registry: RegistryInfo | None) -> dict[str, object]:
+        identity = self.cluster.identity
+        values: dict[str, object] = {
+            "cluster": self.cluster.name,
+            "resource_group": self.cluster.resource_group,
+            "subscription": self.cluster.subscription,
+            "identity": identity.describe(),
+            "object_id": identity.object_id,
+            "client_id": identity.client_id,
+        }
+        if registry is not None:
+            same = registry.subscription.lower() == self.cluster.subscription.lower()
+            values |= {
+                "registry_id": registry.id,
+                "acr": registry.name,
+                "acr_ref": registry.name if same else registry.id,
+            }
+        return values
+
+    def _registry_findings(self, ctx: UseContext, state: RegistryState) -> list[Finding]:
+        """Findings about the registry or the cluster, once per registry (its first use)."""
+        registry = state.registry
+        common = self._common(registry)
+        identity = self.cluster.identity
+        denied = state.lookup.denied or state.grants_denied
+        if denied is not None:
+            return [
+                azure_finding(
+                    "azure-forbidden",
+                    ctx,
+                    evidence=str(denied),
+                    extra={"scope": denied.scope},
+                    operation=denied.operation,
+                    scope=denied.scope,
+                    detail=denied.message,
+                    **common,
+                )
+            ]
+        if registry is None:
+            return [
+                azure_finding(
+                    "acr-registry-not-found",
+                    ctx,
+                    evidence=f"no registry with login server {state.domain} among the"
+                    f" registries of subscription {state.lookup.searched}",
+                    **(common | {"subscription": state.lookup.searched}),
+                    cloud=self.finder.session.cloud.name,
+                )
+            ]
+        findings = []
+        if identity.object_id is None:
+            findings.append(
+                azure_finding(
+                    "kubelet-identity-unknown",
+                    ctx,
+                    evidence=identity.problem,
+                    detail=identity.problem,
+                    **common,
+                )
+            )
+        findings += self._network_findings(ctx, state, registry, common)
+        return findings
+
+    def _network_findings(
+        self, ctx: UseContext, state: RegistryState, registry: RegistryInfo, common: dict
+    ) -> list[Finding]:
+        findings = []
+        login = state.login
+        if registry.restricted and login is not None and login.public:
+            endpoints = registry.private_endpoints
+            findings.append(
+                azure_finding(
+                    "registry-network-restricted",
+                    ctx,
+                    evidence=f"{registry.restricted}; {state.domain} ->"
+                    f" {', '.join(login.addresses)}",
+                    extra={"addresses": list(login.addresses)},
+                    restriction=registry.restricted,
+                    addresses=", ".join(login.addresses),
+                    private_endpoints=f" The registry has {endpoints} private endpoint"
+                    f"{'s' if endpoints != 1 else ''}.",
+                    **common,
+                )
+            )
+            return findings  # its data endpoints are closed to this runner as well
+        for host, reach in sorted(state.data_endpoints.items()):
+            if not reach.cause:
+                continue
+            findings.append(
+                azure_finding(
+                    reach.cause,
+                    ctx,
+                    evidence=f"data endpoint {host} of {registry.name}: {reach.detail} (the login"
+                    f" server {state.domain} answers: layers would not download)",
+                    extra={"data_endpoint": host},
+                    **(common | _endpoint_placeholders(host)),
+                    detail=reach.detail,
+                )
+            )
+        return findings
+
+    def _mode_note(self, registry: RegistryInfo, verdict: PullVerdict) -> str:
+        note = ""
+        if registry.abac:
+            note = (
+                " The registry is in ABAC mode (roleAssignmentMode AbacRepositoryPermissions):"
+                " only Container Registry Repository roles grant pull there."
+            )
+        if verdict.not_honoured:
+            note += " Not counted: " + "; ".join(verdict.not_honoured) + "."
+        return note
+
+    @staticmethod
+    def _secrets_note(ctx: UseContext, access: PullAccess) -> tuple[str, Severity | None]:
+        if access.matching_secrets and access.secret_works is None:
+            names = ", ".join(access.matching_secrets)
+            return (
+                f" Pull secret {names} matches the registry but was not tried"
+                " (--verify-credentials): the pull works only if it is valid.",
+                Severity.WARNING,
+            )
+        if access.secret_works is False:
+            return f" Its pull secret {', '.join(access.matching_secrets)} was refused too.", None
+        if access.effective_secrets == []:
+            return " The pod has no pull secret either.", None
+        if access.effective_secrets:
+            names = ", ".join(access.effective_secrets)
+            assert ctx.ref is not None
+            return f" Its pull secrets ({names}) have no key for {ctx.ref.domain}.", None
+        return "", None
+
+    def _not_attached(
+        self, ctx: UseContext, registry: RegistryInfo, verdict: PullVerdict, access: PullAccess
+    ) -> Finding:
+        secrets_note, severity = self._secrets_note(ctx, access)
+        evidence = f"{self.cluster.identity.describe()} {verdict.summary()}"
+        return azure_finding(
+            "acr-not-attached",
+            ctx,
+            evidence=evidence,
+            extra={
+                "principal": self.cluster.identity.object_id,
+                "registry_id": registry.id,
+                "abac": registry.abac,
+                "assignments": list(verdict.held),
+            },
+            severity=severity,
+            fix_flavor="acr-abac" if registry.abac else "acr",
+            held=verdict.summary(),
+            mode_note=self._mode_note(registry, verdict),
+            secrets_note=secrets_note,
+            **self._common(registry),
+        )
+
+    def _unevaluated(
+        self, ctx: UseContext, registry: RegistryInfo, verdict: PullVerdict
+    ) -> Finding:
+        return azure_finding(
+            "acr-condition-unevaluated",
+            ctx,
+            evidence="; ".join(verdict.unevaluated),
+            extra={"conditions": list(verdict.unevaluated)},
+            unevaluated="; ".join(verdict.unevaluated),
+            **self._common(registry),
+        )
+
+
+class QuietVerdict:
+    """Wraps the cluster mode's kubelet verdict (an `AccessSource`): silent for the image uses
+    the AKS source already reported with its own, exact fix, so each failing use gets one
+    finding."""
+
+    def __init__(self, verdict: object, aks: AksPullAccess) -> None:
+        self.verdict = verdict
+        self.aks = aks
+
+    def assess(self, ctx: UseContext, access: PullAccess) -> Iterable[Finding]:
+        if id(ctx) in self.aks.reported:
+            return []
+        return self.verdict.assess(ctx, access)  # type: ignore[attr-defined]

@@ -1,0 +1,322 @@
+"""Azure Resource Manager access: cloud endpoints, the credential, the management clients (built
+lazily, one per subscription) and ARM errors turned into pullgate's own.
+
+The credential is azure-identity's DefaultAzureCredential (environment / workload identity,
+managed identity, Azure CLI: what azure/login and AzureCLI@2 leave behind) unless one is
+injected. Every client gets the run's timeouts and at most two retries; tests pass `base_url`,
+`verify` (a CA file) and `retries=0`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+import subprocess
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+T = TypeVar("T")
+AZ_TIMEOUT_S = 15.0
+
+
+@dataclass(frozen=True)
+class Cloud:
+    name: str
+    arm: str  # Resource Manager endpoint
+    arm_scope: str
+    authority: str  # Entra ID host
+    graph: str
+    acr_suffix: str
+    # Entra scope of tokens for the ACR token exchange. Sovereign clouds get ARM-audience
+    # tokens, which ACR accepts unless the registry disabled them.
+    acr_scope: str
+
+
+CLOUDS: dict[str, Cloud] = {
+    c.name: c
+    for c in (
+        Cloud(
+            "AzureCloud",
+            "https://management.azure.com",
+            "https://management.azure.com/.default",
+            "login.microsoftonline.com",
+            "https://graph.microsoft.com",
+            ".azurecr.io",
+            "https://containerregistry.azure.net/.default",
+        ),
+        Cloud(
+            "AzureChinaCloud",
+            "https://management.chinacloudapi.cn",
+            "https://management.chinacloudapi.cn/.default",
+            "login.chinacloudapi.cn",
+            "https://microsoftgraph.chinacloudapi.cn",
+            ".azurecr.cn",
+            "https://management.chinacloudapi.cn/.default",
+        ),
+        Cloud(
+            "AzureUSGovernment",
+            "https://management.usgovcloudapi.net",
+            "https://management.core.usgovcloudapi.net/.default",
+            "login.microsoftonline.us",
+            "https://graph.microsoft.us",
+            ".azurecr.us",
+            "https://management.core.usgovcloudapi.net/.default",
+        ),
+    )
+}
+
+
+class AzureError(Exception):
+    """The Azure source cannot be used at all (no credential, ARM unreachable, cluster missing or
+    unreadable): a one-line usage error, exit 2."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ArmDenied(Exception):
+    """ARM answered 403 for a read pullgate needs; the checks that need it report it."""
+
+    def __init__(self, operation: str, scope: str, message: str) -> None:
+        super().__init__(f"{operation} on {scope}: 403 {message}")
+        self.operation = operation
+        self.scope = scope
+        self.message = message
+
+
+class ArmNotFound(Exception):
+    pass
+
+
+def plain(value: object) -> str:
+    """A model's enum or string value as its plain text ("Linux", not "OSType.LINUX")."""
+    if value is None:
+        return ""
+    return str(getattr(value, "value", value))
+
+
+def _first_line(text: object) -> str:
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
+def _arm_message(exc: Any) -> str:
+    """`Code: message` from an ARM error, without the SDK's multi-line decoration."""
+    error = getattr(exc, "error", None)
+    code = getattr(error, "code", None)
+    message = getattr(error, "message", None)
+    if code or message:
+        return f"{code}: {_first_line(message)}" if code else _first_line(message)
+    return _first_line(getattr(exc, "message", None) or exc)
+
+
+class ArmSession:
+    """One per run: the credential and every management client pullgate uses."""
+
+    def __init__(
+        self,
+        cloud: Cloud,
+        credential: TokenCredential | None = None,
+        base_url: str | None = None,
+        graph_url: str | None = None,
+        verify: bool | str = True,
+        timeout: float = 10.0,
+        retries: int = 2,
+    ) -> None:
+        self.cloud = cloud
+        self.base_url = (base_url or cloud.arm).rstrip("/")
+        self.graph_url = (graph_url or cloud.graph).rstrip("/")
+        self.verify = verify
+        self.timeout = timeout
+        self.retries = retries
+        self._credential = credential
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._lock = threading.RLock()  # a client's construction reads the credential
+
+    @property
+    def credential(self) -> TokenCredential:
+        with self._lock:
+            if self._credential is None:
+                from azure.identity import DefaultAzureCredential
+
+                self._credential = DefaultAzureCredential(authority=self.cloud.authority)
+            return self._credential
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {
+            "base_url": self.base_url,
+            "credential_scopes": [self.cloud.arm_scope],
+            "connection_verify": self.verify,
+            "connection_timeout": self.timeout,
+            "read_timeout": self.timeout,
+            "retry_total": self.retries,
+            "retry_backoff_max": 4,
+        }
+
+    def _client(self, kind: str, subscription: str, make: Callable[[], T]) -> T:
+        key = (kind, subscription.lower())
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = make()
+            return self._clients[key]
+
+    def containerservice(self, subscription: str) -> Any:
+        def make() -> Any:
+            from azure.mgmt.containerservice import ContainerServiceClient
+
+            return ContainerServiceClient(self.credential, subscription, **self._kwargs())
+
+        return self._client("containerservice", subscription, make)
+
+    def authorization(self, subscription: str) -> Any:
+        def make() -> Any:
+            from azure.mgmt.authorization import AuthorizationManagementClient
+
+            return AuthorizationManagementClient(self.credential, subscription, **self._kwargs())
+
+        return self._client("authorization", subscription, make)
+
+    def containerregistry(self, subscription: str) -> Any:
+        def make() -> Any:
+            from azure.mgmt.containerregistry import ContainerRegistryManagementClient
+
+            return ContainerRegistryManagementClient(
+                self.credential, subscription, **self._kwargs()
+            )
+
+        return self._client("containerregistry", subscription, make)
+
+    def call(self, operation: str, scope: str, fn: Callable[[], T]) -> T:
+        """Run one ARM read. 403 -> ArmDenied, 404 -> ArmNotFound; no credential, a refused
+        token or an unreachable endpoint -> AzureError."""
+        from azure.core.exceptions import (
+            ClientAuthenticationError,
+            HttpResponseError,
+            ResourceNotFoundError,
+            ServiceRequestError,
+            ServiceResponseError,
+        )
+
+        try:
+            return fn()
+        except ClientAuthenticationError as exc:
+            raise AzureError(
+                f"Azure refused the credential for {operation}: {_arm_message(exc)}. Log in first"
+                " (az login; azure/login in GitHub Actions; AzureCLI@2 in Azure Pipelines; or"
+                " AZURE_CLIENT_ID / AZURE_TENANT_ID with a federated token or secret)"
+            ) from None
+        except ResourceNotFoundError as exc:
+            raise ArmNotFound(_arm_message(exc)) from None
+        except HttpResponseError as exc:
+            if exc.status_code == 403:
+                raise ArmDenied(operation, scope, _arm_message(exc)) from None
+            if exc.status_code == 404:
+                raise ArmNotFound(_arm_message(exc)) from None
+            raise AzureError(
+                f"Azure Resource Manager answered {exc.status_code} to {operation} on {scope}:"
+                f" {_arm_message(exc)}",
+                exc.status_code,
+            ) from None
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            raise AzureError(
+                f"cannot reach Azure Resource Manager at {self.base_url} for {operation}:"
+                f" {_first_line(exc)}"
+            ) from None
+
+    def token(self, scope: str) -> str:
+        """An Entra access token for `scope` (never printed)."""
+        from azure.core.exceptions import ClientAuthenticationError
+
+        try:
+            return self.credential.get_token(scope).token
+        except ClientAuthenticationError as exc:
+            raise AzureError(
+                f"no Azure credential for {scope}: {_first_line(exc)}. Log in first (az login,"
+                " azure/login, AzureCLI@2, or workload identity)"
+            ) from None
+
+    def graph_get(self, path: str) -> tuple[int, dict]:
+        """GET on Microsoft Graph with the run's credential: (status, JSON body)."""
+        import httpx
+
+        token = self.token(f"{self.graph_url}/.default")
+        try:
+            resp = httpx.get(
+                f"{self.graph_url}{path}",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=self.timeout,
+                verify=ssl_context(self.verify),
+            )
+        except httpx.HTTPError as exc:
+            return 0, {"error": {"message": _first_line(exc) or type(exc).__name__}}
+        try:
+            body = resp.json()
+        except ValueError:
+            body = {}
+        return resp.status_code, body if isinstance(body, dict) else {}
+
+
+SDK_MODULES = (
+    "azure.identity",
+    "azure.mgmt.containerservice",
+    "azure.mgmt.authorization",
+    "azure.mgmt.containerregistry",
+)
+
+
+def require_sdk() -> None:
+    """A clear error, not an ImportError, when the `azure` extra is not installed."""
+    import importlib.util
+
+    missing = []
+    for name in SDK_MODULES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            missing.append(name)
+    if missing:
+        raise AzureError(
+            f"--aks needs the Azure SDK ({', '.join(missing)} missing): pip install"
+            " 'pullgate[azure]'"
+        )
+
+
+def ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
+    """httpx's `verify` for True, False, or an extra CA file (trusted besides the system's)."""
+    if not isinstance(verify, str):
+        return verify
+    context = ssl.create_default_context()
+    context.load_verify_locations(verify)
+    return context
+
+
+def default_subscription(timeout: float = AZ_TIMEOUT_S) -> str | None:
+    """The Azure CLI's current subscription (what azure/login and AzureCLI@2 set), or None."""
+    import os
+
+    env = os.environ.get("AZURE_SUBSCRIPTION_ID")
+    if env:
+        return env.strip()
+    az = shutil.which("az")
+    if not az:
+        return None
+    try:
+        done = subprocess.run(
+            [az, "account", "show", "--query", "id", "-o", "tsv"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    value = done.stdout.strip()
+    return value if done.returncode == 0 and value else None

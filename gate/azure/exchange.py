@@ -1,0 +1,112 @@
+"""ACR credentials for the pipeline's own reads, from its Azure login (REFERENCE.md §5).
+
+When the Docker config holds nothing for an ACR login server, the run's Entra token goes to
+`POST https://REGISTRY/oauth2/exchange` (grant_type=access_token) for an ACR refresh token, once
+per registry. The registry client then presents that refresh token to the registry's token
+realm (grant_type=refresh_token) for one access token per repository scope, cached per
+repository (gate/registry/auth.py). Tokens live only in `Credential` fields that never print, and
+the Entra token goes only to ACR login servers, over HTTPS.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from gate.registry.credentials import Credential
+from gate.registry.hosts import is_acr
+
+if TYPE_CHECKING:
+    from gate.reference import ImageRef
+
+# The user name `docker login` takes with an ACR refresh token as the password.
+ACR_TOKEN_USER = "00000000-0000-0000-0000-000000000000"
+MAX_ERROR_CHARS = 200
+
+
+def exchange_url(host: str) -> str:
+    return f"https://{host}/oauth2/exchange"
+
+
+def _error_text(body: bytes) -> str:
+    text = body.decode("utf-8", errors="replace").strip().replace("\n", " ")
+    return text[:MAX_ERROR_CHARS]
+
+
+class AcrExchange:
+    """A credential lookup (ImageRef -> credentials) for ACR hosts the Docker config lacks."""
+
+    def __init__(
+        self,
+        entra_token: Callable[[], str],
+        verify: bool | str = True,
+        timeout: float = 10.0,
+        is_registry: Callable[[str], bool] = is_acr,
+        url_for: Callable[[str], str] = exchange_url,
+    ) -> None:
+        self.entra_token = entra_token
+        self.verify = verify
+        self.timeout = timeout
+        self.is_registry = is_registry
+        self.url_for = url_for
+        self.problems: dict[str, str] = {}  # host -> why no credential (safe to print)
+        self.exchanges = 0
+        self._credentials: dict[str, Credential | None] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def lookup(self, ref: ImageRef) -> list[Credential]:
+        host = ref.domain.lower()
+        if not self.is_registry(host):
+            return []
+        with self._guard:
+            lock = self._locks.setdefault(host, threading.Lock())
+        with lock:
+            if host not in self._credentials:
+                self._credentials[host] = self._exchange(host)
+            found = self._credentials[host]
+        return [found] if found else []
+
+    def _exchange(self, host: str) -> Credential | None:
+        import httpx
+
+        from gate.azure.arm import AzureError, ssl_context
+
+        try:
+            access_token = self.entra_token()
+        except AzureError as exc:
+            self.problems[host] = str(exc)
+            return None
+        url = self.url_for(host)
+        form = {"grant_type": "access_token", "service": host, "access_token": access_token}
+        self.exchanges += 1
+        try:
+            resp = httpx.post(
+                url,
+                data=form,
+                timeout=self.timeout,
+                verify=ssl_context(self.verify),
+                follow_redirects=False,
+            )
+        except httpx.HTTPError as exc:
+            self.problems[host] = f"ACR token exchange at {host} failed: {exc}"
+            return None
+        if resp.status_code != 200:
+            self.problems[host] = (
+                f"ACR token exchange at {host} answered {resp.status_code}:"
+                f" {_error_text(resp.content)}"
+            )
+            return None
+        try:
+            refresh = resp.json().get("refresh_token")
+        except (ValueError, AttributeError):
+            refresh = None
+        if not isinstance(refresh, str) or not refresh:
+            self.problems[host] = f"ACR token exchange at {host} sent no refresh token"
+            return None
+        return Credential(
+            source=f"Azure login (ACR token exchange at {host})",
+            username=ACR_TOKEN_USER,
+            identity_token=refresh,
+        )

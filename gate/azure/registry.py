@@ -1,0 +1,229 @@
+"""The ACR registry resource behind a login server, and its posture.
+
+Found by login server among the subscription's registries (one list per run), or read directly
+from `--acr-resource-id` (also for registries in other subscriptions). Posture: ABAC mode
+(`roleAssignmentMode`), `publicNetworkAccess`, the firewall's `networkRuleSet.defaultAction`,
+private endpoints, dedicated data endpoints (`dataEndpointHostNames`) and anonymous pull.
+
+Network posture is checked from the runner: the login server's address (public or private) and
+each data endpoint's DNS and TCP reachability, with a deadline on every step.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gate.azure.arm import ArmDenied, ArmNotFound, ArmSession, plain
+from gate.azure.ids import RegistryRef, parse_id
+from gate.azure.rbac import ABAC_MODE
+
+
+@dataclass(frozen=True)
+class RegistryInfo:
+    id: str
+    name: str
+    subscription: str
+    resource_group: str
+    login_server: str
+    abac: bool
+    public_network_access: str = "Enabled"
+    default_action: str = "Allow"  # the firewall's networkRuleSet.defaultAction
+    private_endpoints: int = 0
+    data_endpoints: tuple[str, ...] = ()
+    anonymous_pull: bool = False
+
+    @property
+    def restricted(self) -> str:
+        """Why the public path is closed ("" when it is open)."""
+        if self.public_network_access.lower() == "disabled":
+            return "publicNetworkAccess is Disabled"
+        if self.default_action.lower() == "deny":
+            return "the registry firewall's default action is Deny (networkRuleSet)"
+        return ""
+
+
+def registry_from(model: Any) -> RegistryInfo:
+    parts = parse_id(str(model.id or ""))
+    rules = getattr(model, "network_rule_set", None)
+    return RegistryInfo(
+        id=str(model.id or ""),
+        name=str(model.name or ""),
+        subscription=parts.get("subscriptions", ""),
+        resource_group=parts.get("resourcegroups", ""),
+        login_server=str(model.login_server or "").lower(),
+        abac=plain(getattr(model, "role_assignment_mode", None)).lower() == ABAC_MODE.lower(),
+        public_network_access=plain(getattr(model, "public_network_access", None)) or "Enabled",
+        default_action=plain(getattr(rules, "default_action", None)) or "Allow",
+        private_endpoints=len(getattr(model, "private_endpoint_connections", None) or ()),
+        data_endpoints=tuple(
+            str(h).lower() for h in getattr(model, "data_endpoint_host_names", None) or ()
+        ),
+        anonymous_pull=bool(getattr(model, "anonymous_pull_enabled", False)),
+    )
+
+
+@dataclass(frozen=True)
+class RegistryLookup:
+    """Outcome of looking a login server up: the registry, or why it is not known."""
+
+    registry: RegistryInfo | None = None
+    denied: ArmDenied | None = None
+    searched: str = ""  # the subscription searched when not found
+
+
+class RegistryFinder:
+    def __init__(
+        self, session: ArmSession, subscription: str, explicit: Sequence[RegistryRef] = ()
+    ) -> None:
+        self.session = session
+        self.subscription = subscription
+        self.explicit = tuple(explicit)
+        self._by_server: dict[str, RegistryInfo] | None = None
+        self._explicit_done = False
+        self._explicit_denied: dict[str, ArmDenied] = {}
+        self._list_denied: ArmDenied | None = None
+        self._listed = False
+        self._lock = threading.Lock()
+
+    def _read_explicit(self) -> dict[str, RegistryInfo]:
+        found: dict[str, RegistryInfo] = {}
+        for ref in self.explicit:
+            client = self.session.containerregistry(ref.subscription)
+            try:
+                model = self.session.call(
+                    "read the registry (Microsoft.ContainerRegistry/registries/read)",
+                    ref.id,
+                    lambda c=client, r=ref: c.registries.get(r.resource_group, r.name),
+                )
+            except ArmDenied as exc:
+                self._explicit_denied[ref.name.lower()] = exc
+                continue
+            except ArmNotFound:
+                from gate.azure.arm import AzureError
+
+                raise AzureError(f"--acr-resource-id {ref.id}: no such registry") from None
+            info = registry_from(model)
+            found[info.login_server] = info
+        return found
+
+    def _list(self) -> dict[str, RegistryInfo]:
+        scope = f"/subscriptions/{self.subscription}"
+        client = self.session.containerregistry(self.subscription)
+        try:
+            models = self.session.call(
+                "list registries (Microsoft.ContainerRegistry/registries/read)",
+                scope,
+                lambda: list(client.registries.list()),
+            )
+        except ArmDenied as exc:
+            self._list_denied = exc
+            return {}
+        return {info.login_server: info for info in map(registry_from, models)}
+
+    def find(self, login_server: str) -> RegistryLookup:
+        server = login_server.lower()
+        with self._lock:
+            if not self._explicit_done:
+                self._by_server = self._read_explicit()
+                self._explicit_done = True
+            assert self._by_server is not None
+            if server in self._by_server:
+                return RegistryLookup(self._by_server[server])
+            name = server.split(".")[0]
+            if name in self._explicit_denied:
+                return RegistryLookup(denied=self._explicit_denied[name])
+            if not self._listed:
+                self._by_server = {**self._list(), **self._by_server}
+                self._listed = True
+            if server in self._by_server:
+                return RegistryLookup(self._by_server[server])
+            if self._list_denied is not None:
+                return RegistryLookup(denied=self._list_denied)
+            return RegistryLookup(searched=self.subscription)
+
+
+# ---- reachability from the runner -------------------------------------------------------------
+
+Resolver = Callable[[str, int], list[str]]  # (host, port) -> addresses
+
+
+def system_resolve(host: str, port: int) -> list[str]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def _with_deadline(fn: Callable[[], Any], seconds: float) -> Any:
+    """Run `fn` in a daemon thread and give up after `seconds` (getaddrinfo has no timeout)."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise TimeoutError(f"no answer within {seconds:g}s")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+@dataclass(frozen=True)
+class Reach:
+    addresses: tuple[str, ...] = ()
+    cause: str = ""  # "" reachable, else "dns" or "unreachable"
+    detail: str = ""
+
+    @property
+    def public(self) -> bool:
+        return any(_is_public(a) for a in self.addresses)
+
+
+def _is_public(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return ip.is_global
+
+
+def resolve_host(host: str, timeout: float, resolve: Resolver = system_resolve) -> Reach:
+    try:
+        addresses = _with_deadline(lambda: resolve(host, 443), timeout)
+    except (socket.gaierror, UnicodeError) as exc:
+        return Reach(cause="dns", detail=f"lookup {host}: no such host ({exc})")
+    except (TimeoutError, OSError) as exc:
+        return Reach(cause="dns", detail=f"lookup {host}: {exc}")
+    if not addresses:
+        return Reach(cause="dns", detail=f"lookup {host}: no such host")
+    return Reach(tuple(addresses))
+
+
+def probe_endpoint(
+    host: str, port: int, timeout: float, resolve: Resolver = system_resolve
+) -> Reach:
+    """DNS, then a TCP connect to the first address that answers, each within `timeout`."""
+    found = resolve_host(host, timeout, resolve)
+    if found.cause:
+        return found
+    last = ""
+    for address in found.addresses[:4]:
+        try:
+            with socket.create_connection((address, port), timeout=timeout):
+                return found
+        except TimeoutError:
+            last = "i/o timeout"
+        except ConnectionRefusedError:
+            last = "connect: connection refused"
+        except OSError as exc:
+            last = exc.strerror or str(exc)
+    return Reach(found.addresses, "unreachable", f"dial tcp {found.addresses[0]}:{port}: {last}")

@@ -1,0 +1,443 @@
+"""The pull secrets the kubelet would present for a pod (REFERENCE.md §4), and what becomes of them.
+
+Effective secrets: the pod's own `imagePullSecrets`, else its ServiceAccount's (`default` when
+unnamed); the lists are not merged. Each is looked up in the pod's namespace: in the input (the
+deploy creates it), else in the cluster, else made by a controller from the input (ExternalSecret,
+SealedSecret, ...: present, contents unknown). Keys match images by the kubelet's keyring rules
+(gate/registry/keyring.py). With `--verify-credentials` each matching credential is tried.
+
+`PullSecretAccess` fills `PullAccess` and reports the secrets' own problems; `KubeletVerdict` runs
+last, after node identity sources, and reports an image no credential of the kubelet's gets.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from gate.causes import Severity
+from gate.checks import UseContext, check_registry
+from gate.cluster.checks import forbidden_finding
+from gate.cluster.inputs import InputIndex
+from gate.cluster.probe import RegistryProbe
+from gate.cluster.state import (
+    ClusterForbidden,
+    ClusterUnknown,
+    ClusterView,
+    PullSecret,
+    RegistryAuth,
+)
+from gate.cluster.uses import cluster_finding, namespace_of, service_account_of
+from gate.findings import Finding
+from gate.kubelet import PullAccess
+from gate.reference import ImageRef
+from gate.registry.credentials import Credential
+from gate.registry.hosts import api_host, is_acr
+from gate.registry.resolve import Resolution
+
+
+def pod_secret_names(pod_spec: Mapping) -> list[str]:
+    secrets = pod_spec.get("imagePullSecrets")
+    if not isinstance(secrets, list):
+        return []
+    names = [s.get("name") for s in secrets if isinstance(s, dict)]
+    return list(dict.fromkeys(n for n in names if isinstance(n, str) and n))
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """One effective pull secret of a pod, as found."""
+
+    name: str
+    state: str  # "present", "missing", "made" (by a controller), "unknown"
+    secret: PullSecret | None = None
+    detail: str = ""  # why unknown
+    forbidden: ClusterForbidden | None = None
+    elsewhere: tuple[str, ...] = ()  # namespaces that do hold a secret of this name
+
+
+@dataclass(frozen=True)
+class Effective:
+    namespace: str
+    origin: str  # "pod" or "ServiceAccount NAME"
+    secrets: tuple[SecretRef, ...] | None  # None: unknown (ServiceAccount missing or unreadable)
+
+
+def lookup_secret(
+    name: str, namespace: str, index: InputIndex, view: ClusterView, candidates: Iterable[str]
+) -> SecretRef:
+    if (namespace, name) in index.secrets:
+        return SecretRef(name, "present", index.secrets[(namespace, name)])
+    problem: ClusterUnknown | None = None
+    try:
+        secret = view.secret(namespace, name)
+    except ClusterUnknown as exc:
+        secret, problem = None, exc
+    if secret is not None:
+        return SecretRef(name, "present", secret)
+    if (namespace, name) in index.made:
+        return SecretRef(name, "made", index.made[(namespace, name)])
+    if problem is not None:
+        forbidden = problem if isinstance(problem, ClusterForbidden) else None
+        return SecretRef(name, "unknown", detail=str(problem), forbidden=forbidden)
+    others = set(candidates) - {namespace}
+    elsewhere = set(view.secret_elsewhere(name, others)) | set(
+        index.secret_elsewhere(name, namespace)
+    )
+    return SecretRef(name, "missing", elsewhere=tuple(sorted(elsewhere - {namespace})))
+
+
+def effective_secrets(
+    pod_spec: Mapping,
+    namespace: str,
+    index: InputIndex,
+    view: ClusterView,
+    candidates: Iterable[str] = (),
+) -> Effective:
+    names = pod_secret_names(pod_spec)
+    origin = "pod"
+    if not names:
+        sa_name = service_account_of(pod_spec)
+        origin = f"ServiceAccount {sa_name}"
+        sa = index.service_accounts.get((namespace, sa_name))
+        if sa is None:
+            try:
+                sa = view.service_account(namespace, sa_name)
+            except ClusterUnknown:
+                return Effective(namespace, origin, None)
+        if sa is None:
+            # The ServiceAccount controller makes `default` in every namespace, with no secrets.
+            return Effective(namespace, origin, () if sa_name == "default" else None)
+        names = list(dict.fromkeys(sa.image_pull_secrets))
+    candidates = list(candidates)
+    found = tuple(lookup_secret(n, namespace, index, view, candidates) for n in names)
+    return Effective(namespace, origin, found)
+
+
+def matching(effective: Effective, ref: ImageRef) -> list[tuple[SecretRef, RegistryAuth]]:
+    """(secret, key) pairs whose key matches the image, in the kubelet's order."""
+    found = []
+    for ref_ in effective.secrets or ():
+        if ref_.state != "present" or ref_.secret is None or ref_.secret.problem:
+            continue
+        found += [(ref_, entry.value) for entry in ref_.secret.keyring().lookup(ref.name)]
+    return found
+
+
+def _describe_keys(secrets: Sequence[SecretRef]) -> str:
+    parts = []
+    for s in secrets:
+        if s.state == "present" and s.secret is not None:
+            keys = ", ".join(r.key for r in s.secret.registries) or "no registries"
+            parts.append(f"{s.name} ({keys})")
+    return "; ".join(parts) or "none readable"
+
+
+_ECR = re.compile(r"^\d+\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?(:\d+)?$")
+
+
+def node_credential_provider(domain: str) -> str | None:
+    """The node identity clusters commonly pull this registry with, no pull secret needed."""
+    host = domain.lower()
+    if is_acr(host):
+        return "kubelet identity (AKS, az aks update --attach-acr)"
+    if _ECR.match(host):
+        return "node IAM role (EKS, ECR credential provider)"
+    if host == "gcr.io" or host.endswith((".gcr.io", "-docker.pkg.dev")):
+        return "node service account (GKE, Artifact Registry credential provider)"
+    return None
+
+
+def _refused(resolution: Resolution | None) -> bool:
+    return (
+        resolution is not None
+        and resolution.problem is not None
+        and resolution.problem.cause == "unauthorized"
+    )
+
+
+class PullSecretAccess:
+    """An `AccessSource`: the pod's effective pull secrets, their problems, whether one matches
+    the image and (with --verify-credentials) whether the registry accepts it."""
+
+    def __init__(
+        self,
+        view: ClusterView,
+        default_namespace: str,
+        probe: RegistryProbe | None = None,
+        verify: bool = False,
+    ) -> None:
+        self.view = view
+        self.default_namespace = default_namespace
+        self.probe = probe
+        self.verify = verify
+        self._effective: dict[int, Effective] = {}
+
+    def effective_for(self, ctx: UseContext) -> Effective | None:
+        return self._effective.get(id(ctx.pod_spec))
+
+    def prepare(self, index: InputIndex, contexts: Sequence[UseContext]) -> None:
+        """Work out every template's effective secrets, then ask the registries, concurrently,
+        what the assessments will need."""
+        candidates = {"default", self.default_namespace} | index.used_namespaces | index.namespaces
+        candidates |= {namespace_of(c, self.default_namespace) for c in contexts}
+        for ctx in contexts:
+            key = id(ctx.pod_spec)
+            if key not in self._effective:
+                namespace = namespace_of(ctx, self.default_namespace)
+                self._effective[key] = effective_secrets(
+                    ctx.pod_spec, namespace, index, self.view, candidates
+                )
+        if self.probe is None:
+            return
+        anonymous: list[ImageRef] = []
+        verify: list[tuple[ImageRef, Credential]] = []
+        for ctx in contexts:
+            if ctx.ref is None or ctx.never_pull or ctx.resolution is None:
+                continue
+            res = ctx.resolution
+            if not res.anonymous and (res.ok or _refused(res)):
+                anonymous.append(ctx.ref)
+            effective = self._effective[id(ctx.pod_spec)]
+            if self.verify:
+                verify += [
+                    (ctx.ref, auth.credential)
+                    for _, auth in matching(effective, ctx.ref)
+                    if auth.credential is not None
+                ]
+        self.probe.run(anonymous, verify)
+
+    def _anonymous_ok(self, ctx: UseContext) -> bool | None:
+        res = ctx.resolution
+        if res is None or ctx.ref is None:
+            return None
+        if res.anonymous and res.ok:
+            return True
+        if res.anonymous and _refused(res):
+            return False
+        if self.probe is not None and (res.ok or _refused(res)):
+            known = self.probe.anonymous_ok(ctx.ref)
+            return False if known is None and _refused(res) else known
+        return None
+
+    def assess(self, ctx: UseContext, access: PullAccess) -> Iterable[Finding]:
+        effective = self.effective_for(ctx)
+        if ctx.ref is None or ctx.never_pull or effective is None:
+            return []
+        if access.anonymous_ok is None:
+            access.anonymous_ok = self._anonymous_ok(ctx)
+        if effective.secrets is None:
+            return []  # the ServiceAccount check reports why
+        access.effective_secrets = [s.name for s in effective.secrets]
+        findings = self._secret_problems(ctx, effective, public=access.anonymous_ok is True)
+        matches = matching(effective, ctx.ref)
+        access.matching_secrets += list(dict.fromkeys(s.name for s, _ in matches))
+        unknown = [s for s in effective.secrets if s.state in ("unknown", "made")]
+        if not matches and unknown:
+            # Their contents cannot be seen: assume they hold a key, and say so.
+            access.matching_secrets += [s.name for s in unknown]
+            if access.anonymous_ok is not True:
+                findings += [
+                    self._made_note(ctx, effective, s) for s in unknown if s.state == "made"
+                ]
+        if self.verify and self.probe is not None and matches:
+            findings += self._verify(ctx, effective, matches, access, unknown)
+        return findings
+
+    def _secret_problems(
+        self, ctx: UseContext, effective: Effective, public: bool
+    ) -> list[Finding]:
+        findings = []
+        for s in effective.secrets or ():
+            common = dict(secret=s.name, origin=effective.origin)
+            if s.state == "missing":
+                where = (
+                    f"; a secret of that name exists in namespace {', '.join(s.elsewhere)}, but a"
+                    " pod sees only its own namespace's secrets"
+                    if s.elsewhere
+                    else " (nor in any other namespace pullgate looked at)"
+                )
+                findings.append(
+                    cluster_finding(
+                        "pull-secret-missing",
+                        ctx,
+                        effective.namespace,
+                        evidence=f'secrets "{s.name}" not found in namespace {effective.namespace}'
+                        + (f" (found in {', '.join(s.elsewhere)})" if s.elsewhere else ""),
+                        severity=Severity.WARNING if public else None,
+                        extra={"secret": s.name, "found_in": list(s.elsewhere)},
+                        elsewhere=where,
+                        source_namespace=s.elsewhere[0] if s.elsewhere else None,
+                        public=" The image is public: the pull itself still works."
+                        if public
+                        else " The kubelet gets no credential from it.",
+                        **common,
+                    )
+                )
+            elif s.state == "unknown" and s.forbidden is not None:
+                findings.append(forbidden_finding(ctx, effective.namespace, s.forbidden))
+            elif s.state == "present" and s.secret is not None and s.secret.problem:
+                severe = s.secret.fatal or not public
+                findings.append(
+                    cluster_finding(
+                        "pull-secret-malformed",
+                        ctx,
+                        effective.namespace,
+                        evidence=f"secret {effective.namespace}/{s.name}: type {s.secret.type},"
+                        f" keys {', '.join(s.secret.keys) or 'none'}",
+                        severity=None if severe else Severity.WARNING,
+                        extra={"secret": s.name},
+                        problem=s.secret.problem,
+                        detail=s.secret.problem,
+                        **common,
+                    )
+                )
+        return findings
+
+    def _made_note(self, ctx: UseContext, effective: Effective, s: SecretRef) -> Finding:
+        return cluster_finding(
+            "pull-secret-external",
+            ctx,
+            effective.namespace,
+            extra={"secret": s.name},
+            secret=s.name,
+            maker=s.secret.maker if s.secret else None,
+            origin=effective.origin,
+        )
+
+    def _verify(
+        self,
+        ctx: UseContext,
+        effective: Effective,
+        matches: list[tuple[SecretRef, RegistryAuth]],
+        access: PullAccess,
+        unknown: list[SecretRef],
+    ) -> list[Finding]:
+        assert self.probe is not None and ctx.ref is not None
+        tried = [
+            (s, auth, self.probe.verify(ctx.ref, auth.credential))
+            for s, auth in matches
+            if auth.credential is not None
+        ]
+        if not tried:
+            return []
+        # The registry let the credential in when it answered with the image or with
+        # "not found"; transport failures say nothing about the credential.
+        accepted = [t for t in tried if t[2].ok or t[2].problem.cause == "tag-not-found"]
+        if accepted:
+            access.secret_works = True
+            found = accepted[0][2]
+            if _refused(ctx.resolution) and found.problem is not None:
+                # pullgate could not read the image; the secret could, and the registry's
+                # answer (manifest unknown) is what the kubelet will get.
+                return list(check_registry(_with_resolution(ctx, found)))
+            return []
+        refused = [t for t in tried if _refused(t[2])]
+        if len(refused) < len(matches) or unknown:
+            return []  # a credential that was not refused may still work
+        tried = refused
+        access.secret_works = False
+        rejected = "; ".join(
+            f"secret {s.name} (key {auth.key}, user {auth.username or '-'}):"
+            f" {res.problem.evidence if res.problem else ''}"
+            for s, auth, res in tried
+        )
+        first = tried[0]
+        return [
+            cluster_finding(
+                "pull-secret-rejected",
+                ctx,
+                effective.namespace,
+                evidence=rejected,
+                extra={"secrets": list(dict.fromkeys(s.name for s, _, _ in tried))},
+                secret=first[0].name,
+                rejected=rejected,
+                origin=effective.origin,
+                realm=api_host(ctx.ref.domain),
+            )
+        ]
+
+
+def _with_resolution(ctx: UseContext, resolution: Resolution) -> UseContext:
+    return replace(ctx, resolution=resolution)
+
+
+class KubeletVerdict:
+    """The last `AccessSource`: for an image that anonymous access cannot pull, is there any
+    credential the kubelet could present (a matching pull secret, a node identity)?"""
+
+    def __init__(self, pull_secrets: PullSecretAccess) -> None:
+        self.pull_secrets = pull_secrets
+
+    def assess(self, ctx: UseContext, access: PullAccess) -> Iterable[Finding]:
+        if ctx.ref is None or ctx.never_pull:
+            return []
+        refused = _refused(ctx.resolution)
+        if access.node_identity or access.secret_works or access.anonymous_ok is True:
+            return []
+        if access.anonymous_ok is None and not refused:
+            return []
+        effective = self.pull_secrets.effective_for(ctx)
+        if access.effective_secrets is None or effective is None:
+            # Unknown secrets: say what pullgate itself saw, as without a cluster.
+            return list(check_registry(ctx)) if refused else []
+        namespace = effective.namespace
+        provider = node_credential_provider(ctx.ref.domain)
+        # A node identity nobody checked may well pull (AKS with --attach-acr, EKS, GKE):
+        # then this is a warning, not a predicted failure.
+        unchecked = provider is not None and access.node_identity is None
+        if access.node_identity is False:
+            identity = " and the node identity cannot pull it"
+        elif unchecked:
+            identity = f", unless the nodes' {provider} can pull it (pullgate did not check)"
+        else:
+            identity = " and no node identity applies"
+        severity = Severity.WARNING if unchecked else None
+        if access.matching_secrets:
+            if access.secret_works is False or not refused:
+                return []
+            who = (
+                f"pullgate could not read the image ({ctx.resolution.credential}); the kubelet"
+                f" would present pull secret {', '.join(access.matching_secrets)}, which pullgate"
+                " did not try (run with --verify-credentials, or docker login so pullgate can"
+                " read it)"
+            )
+            return [self._unauthorized(ctx, namespace, who)]
+        if access.effective_secrets:
+            secrets = effective.secrets or ()
+            return [
+                cluster_finding(
+                    "pull-secret-no-match",
+                    ctx,
+                    namespace,
+                    evidence=f"{ctx.ref.name}: no key of {_describe_keys(secrets)} matches",
+                    extra={"secrets": list(access.effective_secrets)},
+                    secrets=", ".join(access.effective_secrets),
+                    keys=_describe_keys(secrets),
+                    origin=effective.origin,
+                    node_identity=identity,
+                    token_kind="anonymous",
+                    severity=severity,
+                )
+            ]
+        who = (
+            f"No credential the kubelet could present: the image is private, the {effective.origin}"
+            f" lists no pull secrets{identity}"
+        )
+        return [self._unauthorized(ctx, namespace, who, severity)]
+
+    def _unauthorized(
+        self, ctx: UseContext, namespace: str, who: str, severity: Severity | None = None
+    ) -> Finding:
+        res = ctx.resolution
+        evidence = res.problem.evidence if res is not None and res.problem else ""
+        return cluster_finding(
+            "unauthorized",
+            ctx,
+            namespace,
+            evidence=evidence or f"anonymous pull of {ctx.ref.name if ctx.ref else ''} refused",
+            who=who,
+            token_kind="anonymous",
+            severity=severity,
+        )

@@ -1,0 +1,58 @@
+"""How cluster mode sees one image use: its namespace, and findings with cluster facts filled in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from gate.causes import Severity
+from gate.checks import UseContext, fix_context
+from gate.findings import Finding, make_finding
+from gate.registry.hosts import flavor
+
+
+def namespace_of(ctx: UseContext, default_namespace: str) -> str:
+    """`metadata.namespace`, else `--namespace`, else the kube context's, else `default`."""
+    return ctx.use.namespace or default_namespace
+
+
+def service_account_of(pod_spec: Mapping) -> str:
+    """Admission turns an empty `serviceAccountName` into `default` (`serviceAccount` is its
+    deprecated alias)."""
+    name = pod_spec.get("serviceAccountName") or pod_spec.get("serviceAccount")
+    return name if isinstance(name, str) and name else "default"
+
+
+def first_of_each_template(contexts: Iterable[UseContext]) -> set[int]:
+    """ids of the first use of every pod template: findings about the pod, not one image, go
+    there once."""
+    seen: set[int] = set()
+    first: set[int] = set()
+    for ctx in contexts:
+        if id(ctx.pod_spec) not in seen:
+            seen.add(id(ctx.pod_spec))
+            first.add(id(ctx))
+    return first
+
+
+def cluster_finding(
+    cause_id: str,
+    ctx: UseContext,
+    namespace: str,
+    evidence: str = "",
+    severity: Severity | None = None,
+    extra: Mapping[str, object] | None = None,
+    **more: object,
+) -> Finding:
+    context = fix_context(ctx) | {"namespace": namespace}
+    context |= {"service_account": service_account_of(ctx.pod_spec)}
+    context |= {k: v for k, v in more.items() if v is not None}
+    return make_finding(
+        cause_id,
+        ctx.use,
+        str(ctx.ref) if ctx.ref else None,
+        flavor(ctx.ref.domain) if ctx.ref else "default",
+        context,
+        evidence=evidence,
+        extra=extra,
+        severity=severity,
+    )

@@ -1,0 +1,851 @@
+"""A small HTTPS Azure Resource Manager (and Microsoft Graph) for tests: the real ARM JSON shapes
+of managed clusters, agent pools, container registries, role assignments and role definitions,
+ARM error bodies (403 AuthorizationFailed, 404 ResourceNotFound, 400 for a filter it does not
+take), `nextLink` paging and `api-version` checks, behind a self-signed CA and a bearer token.
+
+Driven in tests through the real `azure-mgmt-containerservice`, `azure-mgmt-authorization` and
+`azure-mgmt-containerregistry` clients (`base_url` pointed here, `connection_verify` the CA file,
+`retry_total=0`) with a static TokenCredential.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import ipaddress
+import json
+import re
+import ssl
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from azure.core.credentials import AccessToken, AccessTokenInfo
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+SUB = "0b1f6471-1bf0-4dda-aec3-cb9272f09590"
+OTHER_SUB = "7d3a9c1e-5b2f-4e8a-9c6d-2f1e0a3b4c5d"
+TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+TOKEN = "fake-arm-token-5c1e"
+PIPELINE_OID = "3c1d2e4f-0a9b-4c8d-8e7f-6a5b4c3d2e1f"  # the identity pullgate runs as
+CREATED = "2024-11-02T09:14:07.0000000Z"
+
+# Built-in role definitions (GUIDs and permissions as Azure publishes them).
+ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+ACR_PUSH = "8311e382-0749-4cb8-b61a-304f252e45ec"
+OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
+CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
+READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
+REPO_READER = "b93aa761-3e63-49ed-ac28-beffa264f7ac"
+REPO_CONTRIBUTOR = "2efddaa5-3f1f-4df3-97df-af3f13818f4c"
+_REPO = "Microsoft.ContainerRegistry/registries/repositories"
+BUILT_IN = {
+    ACR_PULL: ("AcrPull", {"actions": ["Microsoft.ContainerRegistry/registries/pull/read"]}),
+    ACR_PUSH: (
+        "AcrPush",
+        {
+            "actions": [
+                "Microsoft.ContainerRegistry/registries/pull/read",
+                "Microsoft.ContainerRegistry/registries/push/write",
+            ]
+        },
+    ),
+    OWNER: ("Owner", {"actions": ["*"]}),
+    CONTRIBUTOR: (
+        "Contributor",
+        {
+            "actions": ["*"],
+            "notActions": [
+                "Microsoft.Authorization/*/Delete",
+                "Microsoft.Authorization/*/Write",
+                "Microsoft.Authorization/elevateAccess/Action",
+                "Microsoft.Blueprint/blueprintAssignments/write",
+                "Microsoft.Blueprint/blueprintAssignments/delete",
+                "Microsoft.Compute/galleries/share/action",
+                "Microsoft.Purview/consents/write",
+                "Microsoft.Purview/consents/delete",
+            ],
+        },
+    ),
+    READER: ("Reader", {"actions": ["*/read"]}),
+    REPO_READER: (
+        "Container Registry Repository Reader",
+        {"dataActions": [f"{_REPO}/content/read", f"{_REPO}/metadata/read"]},
+    ),
+    REPO_CONTRIBUTOR: (
+        "Container Registry Repository Contributor",
+        {
+            "dataActions": [
+                f"{_REPO}/content/read",
+                f"{_REPO}/content/write",
+                f"{_REPO}/content/delete",
+                f"{_REPO}/metadata/read",
+                f"{_REPO}/metadata/write",
+                f"{_REPO}/metadata/delete",
+            ]
+        },
+    ),
+}
+
+
+def pull_condition(*clauses: str, joiner: str = "OR") -> str:
+    """The condition shape the ACR docs use: pull actions only when a repository clause holds."""
+    body = f" {joiner} ".join(
+        f"@Request[Microsoft.ContainerRegistry/registries/repositories:name] {c}" for c in clauses
+    )
+    return (
+        f"((!(ActionMatches{{'{_REPO}/content/read'}})"
+        f" AND !(ActionMatches{{'{_REPO}/metadata/read'}}))"
+        f" OR ({body}))"
+    )
+
+
+# ---- ARM JSON ----------------------------------------------------------------------------------
+
+
+def rg_id(rg: str, sub: str = SUB) -> str:
+    return f"/subscriptions/{sub}/resourceGroups/{rg}"
+
+
+def cluster_id(rg: str, name: str, sub: str = SUB) -> str:
+    return f"{rg_id(rg, sub)}/providers/Microsoft.ContainerService/managedClusters/{name}"
+
+
+def registry_id(rg: str, name: str, sub: str = SUB) -> str:
+    return f"{rg_id(rg, sub)}/providers/Microsoft.ContainerRegistry/registries/{name}"
+
+
+def role_definition_id(guid: str, sub: str = SUB) -> str:
+    return f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{guid}"
+
+
+def role_definition(guid: str, name: str, permissions: dict, custom: bool = False) -> dict:
+    return {
+        "id": role_definition_id(guid),
+        "name": guid,
+        "type": "Microsoft.Authorization/roleDefinitions",
+        "properties": {
+            "roleName": name,
+            "type": "CustomRole" if custom else "BuiltInRole",
+            "description": f"{name} (test)",
+            "assignableScopes": [f"/subscriptions/{SUB}"] if custom else ["/"],
+            "permissions": [
+                {
+                    "actions": permissions.get("actions", []),
+                    "notActions": permissions.get("notActions", []),
+                    "dataActions": permissions.get("dataActions", []),
+                    "notDataActions": permissions.get("notDataActions", []),
+                }
+            ],
+            "createdOn": CREATED,
+            "updatedOn": CREATED,
+            "createdBy": None,
+            "updatedBy": None,
+        },
+    }
+
+
+def role_assignment(
+    scope: str,
+    role_guid: str,
+    principal_id: str,
+    principal_type: str = "ServicePrincipal",
+    condition: str | None = None,
+) -> dict:
+    guid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{scope}|{role_guid}|{principal_id}|{condition}"))
+    return {
+        "id": f"{scope}/providers/Microsoft.Authorization/roleAssignments/{guid}",
+        "name": guid,
+        "type": "Microsoft.Authorization/roleAssignments",
+        "properties": {
+            "roleDefinitionId": role_definition_id(role_guid),
+            "principalId": principal_id,
+            "principalType": principal_type,
+            "scope": scope,
+            "condition": condition,
+            "conditionVersion": "2.0" if condition else None,
+            "createdOn": CREATED,
+            "updatedOn": CREATED,
+            "createdBy": PIPELINE_OID,
+            "updatedBy": PIPELINE_OID,
+            "delegatedManagedIdentityResourceId": None,
+            "description": None,
+        },
+    }
+
+
+def agent_pool(
+    cluster: str,
+    name: str,
+    vm_size: str,
+    os_type: str = "Linux",
+    os_sku: str | None = None,
+    count: int = 3,
+    mode: str = "User",
+    labels: dict | None = None,
+    taints: list[str] | None = None,
+    autoscale: tuple[int, int] | None = None,
+    spot: bool = False,
+) -> dict:
+    props: dict = {
+        "count": count,
+        "vmSize": vm_size,
+        "osDiskSizeGB": 128,
+        "osDiskType": "Managed",
+        "kubeletDiskType": "OS",
+        "maxPods": 30 if os_type == "Windows" else 110,
+        "type": "VirtualMachineScaleSets",
+        "enableAutoScaling": autoscale is not None,
+        "provisioningState": "Succeeded",
+        "powerState": {"code": "Running"},
+        "orchestratorVersion": "1.31.2",
+        "currentOrchestratorVersion": "1.31.2",
+        "enableNodePublicIP": False,
+        "mode": mode,
+        "enableEncryptionAtHost": False,
+        "enableUltraSSD": False,
+        "osType": os_type,
+        "osSKU": os_sku or ("Windows2022" if os_type == "Windows" else "Ubuntu"),
+        "nodeImageVersion": "AKSUbuntu-2204gen2containerd-202410.27.0",
+        "upgradeSettings": {"maxSurge": "10%"},
+        "enableFIPS": False,
+        "securityProfile": {"enableVTPM": False, "enableSecureBoot": False},
+    }
+    if autoscale:
+        props["minCount"], props["maxCount"] = autoscale
+    if labels:
+        props["nodeLabels"] = labels
+    if taints:
+        props["nodeTaints"] = taints
+    if spot:
+        props["scaleSetPriority"] = "Spot"
+        props["scaleSetEvictionPolicy"] = "Delete"
+        props["spotMaxPrice"] = -1
+    return {
+        "id": f"{cluster}/agentPools/{name}",
+        "name": name,
+        "type": "Microsoft.ContainerService/managedClusters/agentPools",
+        "properties": props,
+    }
+
+
+def managed_cluster(
+    rg: str,
+    name: str,
+    pools: list[dict],
+    kubelet_object_id: str | None = None,
+    sp_client_id: str | None = None,
+) -> dict:
+    cid = cluster_id(rg, name)
+    props: dict = {
+        "provisioningState": "Succeeded",
+        "powerState": {"code": "Running"},
+        "kubernetesVersion": "1.31.2",
+        "currentKubernetesVersion": "1.31.2",
+        "dnsPrefix": f"{name}-dns",
+        "fqdn": f"{name}-dns-4f1c2e3d.hcp.westeurope.azmk8s.io",
+        "azurePortalFQDN": f"{name}-dns-4f1c2e3d.portal.hcp.westeurope.azmk8s.io",
+        "agentPoolProfiles": [{"name": p["name"], **p["properties"]} for p in pools],
+        "servicePrincipalProfile": {"clientId": sp_client_id or "msi"},
+        "nodeResourceGroup": f"MC_{rg}_{name}_westeurope",
+        "enableRBAC": True,
+        "supportPlan": "KubernetesOfficial",
+        "networkProfile": {
+            "networkPlugin": "azure",
+            "networkPluginMode": "overlay",
+            "networkPolicy": "none",
+            "loadBalancerSku": "standard",
+            "podCidr": "10.244.0.0/16",
+            "serviceCidr": "10.0.0.0/16",
+            "dnsServiceIP": "10.0.0.10",
+            "outboundType": "loadBalancer",
+        },
+        "maxAgentPools": 100,
+        "disableLocalAccounts": False,
+        "oidcIssuerProfile": {"enabled": False},
+    }
+    cluster: dict = {
+        "id": cid,
+        "location": "westeurope",
+        "name": name,
+        "type": "Microsoft.ContainerService/ManagedClusters",
+        "sku": {"name": "Base", "tier": "Free"},
+        "properties": props,
+    }
+    if sp_client_id is None:
+        identity_name = f"{name}-agentpool"
+        props["identityProfile"] = {
+            "kubeletidentity": {
+                "resourceId": f"/subscriptions/{SUB}/resourcegroups/MC_{rg}_{name}_westeurope"
+                f"/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{identity_name}",
+                "clientId": "9e2b1c3d-4f5a-4b6c-8d7e-0f1a2b3c4d5e",
+                "objectId": kubelet_object_id,
+            }
+        }
+        cluster["identity"] = {
+            "type": "SystemAssigned",
+            "principalId": "5d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a",
+            "tenantId": TENANT,
+        }
+    return cluster
+
+
+def registry(
+    rg: str,
+    name: str,
+    sub: str = SUB,
+    abac: bool = False,
+    public: bool = True,
+    default_action: str = "Allow",
+    data_endpoints: tuple[str, ...] = (),
+    anonymous: bool = False,
+    login_server: str | None = None,
+) -> dict:
+    return {
+        "id": registry_id(rg, name, sub),
+        "name": name,
+        "type": "Microsoft.ContainerRegistry/registries",
+        "location": "westeurope",
+        "tags": {},
+        "sku": {"name": "Premium", "tier": "Premium"},
+        "systemData": {"createdBy": "ops@contoso.com", "createdByType": "User"},
+        "properties": {
+            "loginServer": login_server or f"{name}.azurecr.io",
+            "creationDate": "2024-03-11T10:02:17.3459061Z",
+            "provisioningState": "Succeeded",
+            "adminUserEnabled": False,
+            "networkRuleSet": {"defaultAction": default_action, "ipRules": []},
+            "policies": {
+                "quarantinePolicy": {"status": "disabled"},
+                "trustPolicy": {"type": "Notary", "status": "disabled"},
+                "retentionPolicy": {"days": 7, "status": "disabled"},
+                "exportPolicy": {"status": "enabled"},
+            },
+            "encryption": {"status": "disabled"},
+            "dataEndpointEnabled": bool(data_endpoints),
+            "dataEndpointHostNames": list(data_endpoints),
+            "privateEndpointConnections": [],
+            "publicNetworkAccess": "Enabled" if public else "Disabled",
+            "networkRuleBypassOptions": "AzureServices",
+            "zoneRedundancy": "Disabled",
+            "anonymousPullEnabled": anonymous,
+            "roleAssignmentMode": "AbacRepositoryPermissions"
+            if abac
+            else "LegacyRegistryPermissions",
+        },
+    }
+
+
+def arm_error(code: str, message: str) -> dict:
+    return {"error": {"code": code, "message": message}}
+
+
+# ---- the fake --------------------------------------------------------------------------------
+
+
+@dataclass
+class Arm:
+    """What the fake serves. `forbidden` holds lower-cased path prefixes answered with 403."""
+
+    clusters: list[dict] = field(default_factory=list)
+    pools: dict[str, list[dict]] = field(default_factory=dict)  # cluster id -> agent pools
+    registries: list[dict] = field(default_factory=list)
+    assignments: list[dict] = field(default_factory=list)
+    roles: dict[str, dict] = field(default_factory=dict)  # GUID -> definition
+    groups: dict[str, list[str]] = field(default_factory=dict)  # principal -> group object ids
+    management_groups: list[str] = field(default_factory=list)  # ancestors of SUB
+    service_principals: dict[str, str] = field(default_factory=dict)  # app id -> object id
+    forbidden: set[str] = field(default_factory=set)
+    assigned_to_filter: bool = True  # False: 400 for assignedTo(), as some clouds do
+    graph_status: int = 200
+    page_size: int = 2
+    requests: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for guid, (name, permissions) in BUILT_IN.items():
+            self.roles.setdefault(guid, role_definition(guid, name, permissions))
+
+    def add_cluster(self, cluster: dict, pools: list[dict]) -> None:
+        self.clusters.append(cluster)
+        self.pools[cluster["id"].lower()] = pools
+
+    def add_custom_role(self, name: str, permissions: dict) -> str:
+        guid = str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+        self.roles[guid] = role_definition(guid, name, permissions, custom=True)
+        return guid
+
+    def assign(self, scope: str, role_guid: str, principal_id: str, **kw: object) -> None:
+        self.assignments.append(role_assignment(scope, role_guid, principal_id, **kw))
+
+
+def _covers(scope: str, target: str) -> bool:
+    scope, target = scope.lower().rstrip("/"), target.lower().rstrip("/")
+    return target == scope or target.startswith(scope + "/")
+
+
+_CLUSTER = re.compile(
+    r"^/subscriptions/([^/]+)/resourcegroups/([^/]+)/providers/microsoft\.containerservice/"
+    r"managedclusters/([^/]+)(/agentpools)?$"
+)
+_REGISTRIES = re.compile(
+    r"^/subscriptions/([^/]+)/providers/microsoft\.containerregistry/registries$"
+)
+_REGISTRY = re.compile(
+    r"^/subscriptions/([^/]+)/resourcegroups/([^/]+)/providers/microsoft\.containerregistry/"
+    r"registries/([^/]+)$"
+)
+_ASSIGNMENTS = re.compile(r"^(.*)/providers/microsoft\.authorization/roleassignments$")
+_DEFINITION = re.compile(r"^.*/providers/microsoft\.authorization/roledefinitions/([^/]+)$")
+_GRAPH_SP = re.compile(r"^/v1\.0/serviceprincipals\(appid='([^']+)'\)$")
+_FILTER_PRINCIPAL = re.compile(r"^principalId eq '([^']+)'$", re.IGNORECASE)
+_FILTER_ASSIGNED = re.compile(r"^assignedTo\('([^']+)'\)$", re.IGNORECASE)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    arm: Arm
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _send(self, code: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-ms-request-id", "7c1e9a0b-3f2d-4c5b-9a8e-1d2c3b4a5f6e")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _base(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"https://{host}:{port}"
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        url = urlsplit(self.path)
+        path = url.path.rstrip("/")
+        low = path.lower()
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        self.arm.requests.append(
+            f"GET {path}" + (f"?$filter={query['$filter']}" if "$filter" in query else "")
+        )
+        if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+            self._send(401, arm_error("InvalidAuthenticationToken", "The access token is invalid."))
+            return
+        match = _GRAPH_SP.match(low)
+        if match:
+            self._graph(match.group(1))
+            return
+        if "api-version" not in query:
+            self._send(
+                400,
+                arm_error(
+                    "MissingApiVersionParameter",
+                    "The api-version query parameter (?api-version=) is required for all requests.",
+                ),
+            )
+            return
+        for prefix in self.arm.forbidden:
+            if low.startswith(prefix):
+                self._send(
+                    403,
+                    arm_error(
+                        "AuthorizationFailed",
+                        f"The client '{PIPELINE_OID}' with object id '{PIPELINE_OID}' does not"
+                        f" have authorization to perform action over scope '{path}' or the scope"
+                        " is invalid. If access was recently granted, please refresh your"
+                        " credentials.",
+                    ),
+                )
+                return
+        self._route(path, low, query)
+
+    def _route(self, path: str, low: str, query: dict) -> None:
+        arm = self.arm
+        if match := _CLUSTER.match(low):
+            cid = low.removesuffix("/agentpools")
+            found = next((c for c in arm.clusters if c["id"].lower() == cid), None)
+            if found is None:
+                self._send(
+                    404,
+                    arm_error(
+                        "ResourceNotFound",
+                        "The Resource 'Microsoft.ContainerService/managedClusters/"
+                        f"{match.group(3)}' under resource group '{match.group(2)}' was not found.",
+                    ),
+                )
+            elif match.group(4):
+                self._list(arm.pools.get(cid, []), path, query)
+            else:
+                self._send(200, found)
+        elif match := _REGISTRIES.match(low):
+            sub = match.group(1)
+            items = [
+                r for r in arm.registries if r["id"].lower().startswith(f"/subscriptions/{sub}/")
+            ]
+            self._list(items, path, query)
+        elif _REGISTRY.match(low):
+            found = next((r for r in arm.registries if r["id"].lower() == low), None)
+            if found is None:
+                self._send(
+                    404, arm_error("ResourceNotFound", f"The Resource '{path}' was not found.")
+                )
+            else:
+                self._send(200, found)
+        elif match := _ASSIGNMENTS.match(low):
+            self._assignments(match.group(1), path, query)
+        elif match := _DEFINITION.match(low):
+            found = arm.roles.get(match.group(1))
+            if found is None:
+                self._send(
+                    404,
+                    arm_error(
+                        "RoleDefinitionDoesNotExist",
+                        "The specified role definition does not exist.",
+                    ),
+                )
+            else:
+                self._send(200, found)
+        else:
+            self._send(404, arm_error("InvalidResourceType", f"No route for '{path}'."))
+
+    def _list(self, items: list[dict], path: str, query: dict) -> None:
+        start = int(query.get("$skiptoken", "0"))
+        size = self.arm.page_size
+        body: dict = {"value": items[start : start + size]}
+        if start + size < len(items):
+            rest = {k: v for k, v in query.items() if k != "$skiptoken"}
+            rest["$skiptoken"] = str(start + size)
+            body["nextLink"] = f"{self._base()}{path}?{urlencode(rest)}"
+        self._send(200, body)
+
+    def _assignments(self, scope: str, path: str, query: dict) -> None:
+        text = query.get("$filter", "")
+        principals: set[str] | None = None
+        if match := _FILTER_ASSIGNED.match(text):
+            if not self.arm.assigned_to_filter:
+                self._send(
+                    400,
+                    arm_error("UnsupportedQuery", "The filter 'assignedTo' is not supported."),
+                )
+                return
+            principal = match.group(1).lower()
+            principals = {principal, *(g.lower() for g in self.arm.groups.get(principal, []))}
+        elif match := _FILTER_PRINCIPAL.match(text):
+            principals = {match.group(1).lower()}
+        elif text.lower() != "atscope()" and text:
+            self._send(400, arm_error("InvalidFilter", f"The filter '{text}' is not valid."))
+            return
+
+        def above(a_scope: str) -> bool:
+            if a_scope.lower() in (m.lower() for m in self.arm.management_groups):
+                return True
+            return _covers(a_scope, scope)
+
+        found = []
+        for a in self.arm.assignments:
+            a_scope = a["properties"]["scope"]
+            if principals is None:
+                keep = above(a_scope)
+            else:
+                keep = a["properties"]["principalId"].lower() in principals and (
+                    above(a_scope) or _covers(scope, a_scope)
+                )
+            if keep:
+                found.append(a)
+        self._list(found, path, query)
+
+    def _graph(self, app_id: str) -> None:
+        if self.arm.graph_status != 200:
+            self._send(
+                self.arm.graph_status,
+                {
+                    "error": {
+                        "code": "Authorization_RequestDenied",
+                        "message": "Insufficient privileges to complete the operation.",
+                    }
+                },
+            )
+            return
+        found = self.arm.service_principals.get(app_id)
+        if found is None:
+            self._send(
+                404,
+                {
+                    "error": {
+                        "code": "Request_ResourceNotFound",
+                        "message": f"Resource '{app_id}' does not exist.",
+                    }
+                },
+            )
+            return
+        self._send(
+            200,
+            {
+                "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#servicePrincipals(id)/$entity",
+                "id": found,
+            },
+        )
+
+
+# ---- TLS, credential, server ----------------------------------------------------------------
+
+
+def write_certificates(tmp: Path) -> tuple[Path, Path, Path]:
+    """(CA file, server certificate, server key) for 127.0.0.1 and localhost."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-arm-ca")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "management.local")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_file, cert_file, key_file = tmp / "arm-ca.pem", tmp / "arm.crt", tmp / "arm.key"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return ca_file, cert_file, key_file
+
+
+class StaticCredential:
+    """A TokenCredential with one fixed token; records the scopes asked for."""
+
+    def __init__(self, token: str = TOKEN) -> None:
+        self.token = token
+        self.scopes: list[tuple[str, ...]] = []
+
+    def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
+        self.scopes.append(scopes)
+        return AccessToken(self.token, int(time.time()) + 3600)
+
+    def get_token_info(self, *scopes: str, options: object = None) -> AccessTokenInfo:
+        self.scopes.append(scopes)
+        return AccessTokenInfo(self.token, int(time.time()) + 3600)
+
+
+@dataclass
+class ArmServer:
+    url: str
+    ca_file: Path
+    arm: Arm
+
+
+@contextmanager
+def serve_arm(
+    arm: Arm, tmp: Path, ca: tuple[Path, Path, Path] | None = None
+) -> Iterator[ArmServer]:
+    ca_file, cert_file, key_file = ca or write_certificates(tmp)
+    handler = type("Handler", (_Handler,), {"arm": arm})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+    )
+    thread.start()
+    try:
+        yield ArmServer(f"https://127.0.0.1:{server.server_address[1]}", ca_file, arm)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+# ---- ACR's token endpoints in front of the real registry's token issuer --------------------
+
+
+class AcrAuthFront:
+    """ACR's `/oauth2/exchange` and `/oauth2/token` (HTTPS) in front of the tests' token issuer
+    (registry_server.TokenServer), used as the registry's token realm.
+
+    - `POST /oauth2/exchange` (grant_type=access_token): an Entra token equal to `entra_token`
+      gets an ACR refresh token that stands for token-server user `user`.
+    - `POST /oauth2/token` (grant_type=refresh_token): a known refresh token gets a repository
+      token, issued by the real TokenServer as that user (so the registry trusts it).
+    - `GET /oauth2/token` with Basic auth: passed to the TokenServer (the fixtures push so).
+    """
+
+    def __init__(self, inner: object, user: tuple[str, str], entra_token: str, tls: object) -> None:
+        self.inner = inner
+        self.user = user
+        self.entra_token = entra_token
+        self.tls = tls
+        self.exchanges: list[dict] = []
+        self.grants: list[dict] = []
+        self._refresh: dict[str, tuple[str, str]] = {}
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # what start_registry reads from a token server
+    @property
+    def realm(self) -> str:
+        return f"https://127.0.0.1:{self.port}/oauth2/token"
+
+    @property
+    def service(self) -> str:
+        return self.inner.service
+
+    @property
+    def issuer(self) -> str:
+        return self.inner.issuer
+
+    @property
+    def cert_file(self) -> Path:
+        return self.inner.cert_file
+
+    def add_user(self, name: str, password: str, admin: bool = False) -> None:
+        self.inner.add_user(name, password, admin=admin)
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return self._server.server_address[1]
+
+    def exchange_url(self, host: str) -> str:
+        return f"https://127.0.0.1:{self.port}/oauth2/exchange"
+
+    def start(self) -> AcrAuthFront:
+        front = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _reply(self, status: int, body: dict) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:  # noqa: N802
+                url = urlsplit(self.path)
+                if url.path != "/oauth2/token":
+                    self._reply(404, {"errors": [{"code": "NOT_FOUND"}]})
+                    return
+                self._reply(
+                    *front.inner.issue(parse_qs(url.query), self.headers.get("Authorization"))
+                )
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                path = urlsplit(self.path).path
+                if path == "/oauth2/exchange":
+                    self._reply(*front.exchange(form))
+                elif path == "/oauth2/token":
+                    self._reply(*front.token(form))
+                else:
+                    self._reply(404, {"errors": [{"code": "NOT_FOUND"}]})
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.tls.cert_file, self.tls.key_file)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            assert self._thread is not None
+            self._thread.join(timeout=5)
+            self._server = None
+
+    def reset(self, entra_token: str) -> None:
+        with self._lock:
+            self.entra_token = entra_token
+            self.exchanges.clear()
+            self.grants.clear()
+            self._refresh.clear()
+
+    @property
+    def refresh_tokens(self) -> list[str]:
+        with self._lock:
+            return list(self._refresh)
+
+    def exchange(self, form: dict[str, str]) -> tuple[int, dict]:
+        ok = (
+            form.get("grant_type") == "access_token"
+            and form.get("access_token") == self.entra_token
+        )
+        with self._lock:
+            self.exchanges.append({"service": form.get("service"), "ok": ok})
+            if not ok:
+                return 401, {"errors": [{"code": "UNAUTHORIZED", "message": "invalid AAD token"}]}
+            refresh = f"acr-refresh-{uuid.uuid4().hex}"
+            self._refresh[refresh] = self.user
+        return 200, {"refresh_token": refresh}
+
+    def token(self, form: dict[str, str]) -> tuple[int, dict]:
+        with self._lock:
+            user = self._refresh.get(form.get("refresh_token", ""))
+            self.grants.append({"scope": form.get("scope"), "ok": user is not None})
+        if form.get("grant_type") != "refresh_token" or user is None:
+            return 401, {"errors": [{"code": "UNAUTHORIZED", "message": "invalid refresh token"}]}
+        basic = base64.b64encode(f"{user[0]}:{user[1]}".encode()).decode()
+        status, body = self.inner.issue(
+            {"scope": [form.get("scope", "")], "service": [form.get("service", "")]},
+            f"Basic {basic}",
+        )
+        return status, {"access_token": body.get("access_token")} if status == 200 else body

@@ -1,0 +1,105 @@
+"""The `--aks` flags of `pullgate check`: bad values are one-line usage errors before any Azure
+call, and nothing of the Azure SDK loads unless `--aks` is given."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from arm_fake import SUB, StaticCredential
+from click.testing import CliRunner
+
+from gate.azure.arm import CLOUDS, ArmSession, AzureError
+from gate.azure.cluster import read_cluster
+from gate.azure.options import AksOptions
+from gate.cli import main
+
+MANIFEST = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: box
+spec:
+  containers:
+    - name: box
+      image: contoso.azurecr.io/tools/box:1.0
+"""
+
+
+@pytest.fixture
+def manifest(tmp_path: Path) -> str:
+    path = tmp_path / "pod.yaml"
+    path.write_text(MANIFEST)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--aks", "just-a-name"], "--aks 'just-a-name': expected RESOURCE_GROUP/CLUSTER"),
+        (["--aks", "rg/aks", "--offline"], "--aks reads Azure Resource Manager"),
+        (["--subscription", SUB], "need --aks RESOURCE_GROUP/CLUSTER"),
+        (["--aks", "rg/aks", "--subscription", "prod"], "--subscription 'prod': expected a GUID"),
+        (
+            ["--aks", "rg/aks", "--acr-resource-id", "/subscriptions/x/resourceGroups/rg"],
+            "--acr-resource-id '/subscriptions/x/resourceGroups/rg': expected /subscriptions/",
+        ),
+        (
+            [
+                "--aks",
+                f"/subscriptions/{SUB}/resourceGroups/rg/providers/"
+                "Microsoft.ContainerService/managedClusters/aks",
+                "--subscription",
+                "0a0a0a0a-0a0a-4a0a-8a0a-0a0a0a0a0a0a",
+            ],
+            f"--aks names subscription {SUB} but --subscription is",
+        ),
+    ],
+)
+def test_bad_aks_flags_are_one_line_usage_errors(manifest, flags, message):
+    result = CliRunner().invoke(main, ["check", manifest, *flags])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
+
+
+def test_without_aks_no_azure_module_is_imported(manifest):
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from gate.cli import main\n"
+        f"result = CliRunner().invoke(main, ['check', '--offline', {manifest!r}])\n"
+        "loaded = sorted(m for m in sys.modules if m == 'azure' or m.startswith('azure.'))\n"
+        "print(result.exit_code, loaded)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "0 []"
+
+
+def test_check_help_documents_the_aks_flags():
+    result = CliRunner().invoke(main, ["check", "--help"])
+    for flag in ("--aks", "--subscription", "--acr-resource-id", "--kubelet-object-id"):
+        assert flag in result.output
+
+
+def test_unreachable_resource_manager_is_a_one_line_error(tmp_path):
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    session = ArmSession(
+        CLOUDS["AzureCloud"],
+        credential=StaticCredential(),
+        base_url=f"https://127.0.0.1:{port}",
+        timeout=2,
+        retries=0,
+    )
+    with pytest.raises(AzureError) as caught:
+        read_cluster(session, AksOptions("rg/aks"), SUB)
+    message = str(caught.value)
+    assert message.startswith(f"cannot reach Azure Resource Manager at https://127.0.0.1:{port}")
+    assert "\n" not in message
