@@ -692,8 +692,7 @@ CATALOG: dict[str, Cause] = {
             severity=Severity.WARNING,
             title="ACR registry not found in Azure",
             status="",
-            signature="No registry with login server {registry} in subscription"
-            " {subscription}",
+            signature="No registry with login server {registry} in subscription {subscription}",
             meaning="pullgate did not find the registry resource, so the kubelet identity's pull"
             " rights on it were not checked.",
             cause="The registry is in another subscription or tenant, in another cloud than"

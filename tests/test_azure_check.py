@@ -345,6 +345,7 @@ def test_data_endpoint_that_does_not_resolve_is_a_dns_error_naming_it(stack):
     finding = only(stack.run(deployment(stack.image("team-a/api")), dns={}), "dns")
     assert f"lookup {DATA_ENDPOINT}: no such host" in finding.signature
     assert finding.evidence.startswith(f"data endpoint {DATA_ENDPOINT} of contoso:")
+    assert f"nslookup {DATA_ENDPOINT}. For a private endpoint link the privatelink" in finding.fix
 
 
 def test_data_endpoint_refusing_connections_is_unreachable(stack):

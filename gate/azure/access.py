@@ -298,6 +298,7 @@ class AksPullAccess:
                     evidence=f"data endpoint {host} of {registry.name}: {reach.detail} (the login"
                     f" server {state.domain} answers: layers would not download)",
                     extra={"data_endpoint": host},
+                    fix_flavor="acr",
                     **(common | _endpoint_placeholders(host)),
                     detail=reach.detail,
                 )
