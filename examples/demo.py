@@ -33,8 +33,10 @@ def ensure_registry_binary() -> None:
     if os.geteuid() == 0 and shutil.which("apt-get"):
         print("demo: installing Debian's docker-registry (apt-get) ...", flush=True)
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq",
-                                                   "docker-registry"]):
+        for cmd in (
+            ["apt-get", "update", "-qq"],
+            ["apt-get", "install", "-y", "-qq", "docker-registry"],
+        ):
             subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
         return
     sys.exit("demo: needs Debian's docker-registry: sudo apt-get install -y docker-registry")
@@ -52,8 +54,11 @@ def stage(stack: ExitStack, tmp: Path) -> None:
     shop.push_image("shop/cart", "3.1", arch="amd64")  # built on a laptop: amd64 only
     shop.push_index("shop/report", "latest", ["linux/amd64", "linux/arm64"])
 
-    private = stack.enter_context(start_registry(
-        tmp / "private", auth="htpasswd", users={"deployer": os.urandom(8).hex()}, port=PRIVATE))
+    private = stack.enter_context(
+        start_registry(
+            tmp / "private", auth="htpasswd", users={"deployer": os.urandom(8).hex()}, port=PRIVATE
+        )
+    )
     private.push_image("finance/ledger", "5.0")
 
     tls = stack.enter_context(start_registry(tmp / "tls", tls=True, port=TLS))
@@ -84,8 +89,10 @@ def main() -> int:
             return 2
         code = run(["check", "examples/manifests", "--config", "examples/pullgate.yaml"])
     offline = run(["check", "--offline", "examples/offline"])
-    print(f"\ndemo: pullgate exited {code} on examples/manifests and {offline} on "
-          "examples/offline (1 = the gate failed, as it should on these manifests).")
+    print(
+        f"\ndemo: pullgate exited {code} on examples/manifests and {offline} on "
+        "examples/offline (1 = the gate failed, as it should on these manifests)."
+    )
     return 0 if code == 1 and offline == 1 else 1
 
 
