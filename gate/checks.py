@@ -7,9 +7,10 @@ as more functions over the same context.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from gate.causes import Severity
 from gate.findings import Finding, make_finding
 from gate.manifests import ImageUse
 from gate.platforms import Targets, missing
@@ -120,29 +121,38 @@ def fix_context(ctx: UseContext) -> dict[str, object]:
     return values
 
 
-def _finding(
-    cause_id: str, ctx: UseContext, evidence: str = "", extra: dict | None = None, **more: object
+def finding_for(
+    cause_id: str,
+    ctx: UseContext,
+    evidence: str = "",
+    extra: Mapping[str, object] | None = None,
+    severity: Severity | None = None,
+    fix_flavor: str | None = None,
+    **more: object,
 ) -> Finding:
+    """A finding for one use, its templates filled from `fix_context` plus `more`; every check
+    (registry, cluster, Azure, policy) builds its findings here."""
     context = fix_context(ctx) | {k: v for k, v in more.items() if v is not None}
     return make_finding(
         cause_id,
         ctx.use,
         str(ctx.ref) if ctx.ref else None,
-        flavor(ctx.ref.domain) if ctx.ref else "default",
+        fix_flavor or (flavor(ctx.ref.domain) if ctx.ref else "default"),
         context,
         evidence=evidence,
         extra=extra,
+        severity=severity,
     )
 
 
 def check_reference(ctx: UseContext) -> Iterable[Finding]:
     if ctx.ref is None:
-        yield _finding("invalid-reference", ctx, evidence=ctx.ref_error or "")
+        yield finding_for("invalid-reference", ctx, evidence=ctx.ref_error or "")
 
 
 def check_never_pull(ctx: UseContext) -> Iterable[Finding]:
     if ctx.ref is not None and ctx.never_pull:
-        yield _finding("never-pull", ctx)
+        yield finding_for("never-pull", ctx)
 
 
 def check_mutable_tag(ctx: UseContext) -> Iterable[Finding]:
@@ -150,7 +160,7 @@ def check_mutable_tag(ctx: UseContext) -> Iterable[Finding]:
     if ref is None or ref.digest or ref.tag != "latest":
         return
     digest = ctx.resolution.digest if ctx.resolution else None
-    yield _finding(
+    yield finding_for(
         "mutable-tag",
         ctx,
         extra={"digest": digest} if digest else None,
@@ -167,7 +177,7 @@ def check_rate_limit_risk(ctx: UseContext) -> Iterable[Finding]:
     if res is not None and res.problem is not None:
         return
     remaining = res.ratelimit_remaining if res else None
-    yield _finding(
+    yield finding_for(
         "rate-limit-risk",
         ctx,
         evidence=f"ratelimit-remaining: {remaining}" if remaining else "",
@@ -179,7 +189,7 @@ def check_registry(ctx: UseContext) -> Iterable[Finding]:
     res = ctx.resolution
     if ctx.ref is None or res is None or res.problem is None or ctx.never_pull:
         return
-    yield _finding(
+    yield finding_for(
         res.problem.cause,
         ctx,
         evidence=res.problem.evidence,
@@ -197,7 +207,7 @@ def check_platform(ctx: UseContext) -> Iterable[Finding]:
     available = sorted({str(p) for p in res.platforms if not p.is_unknown})
     pools = sorted({pool for g in ctx.targets.groups if g.platform in absent for pool in g.pools})
     wanted = sorted({str(p) for p in ctx.targets.platforms})
-    yield _finding(
+    yield finding_for(
         "platform-mismatch",
         ctx,
         evidence=f"image has {', '.join(available) or 'no platform'}; nodes need "

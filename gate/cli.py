@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
 from gate import __version__
+
+if TYPE_CHECKING:
+    from gate.config import Config
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 DEFAULT_CONCURRENCY = 16
@@ -94,6 +98,76 @@ def _progress(enabled: bool) -> Callable[[int], Callable[[object], None]] | None
     return start
 
 
+def registry_options(command: Callable) -> Callable:
+    """The options every command that talks to registries shares (check, pin)."""
+    for option in reversed(_REGISTRY_OPTIONS):
+        command = option(command)
+    return command
+
+
+_REGISTRY_OPTIONS = (
+    click.option(
+        "--concurrency",
+        type=click.IntRange(1, 256),
+        help=f"Registry requests in flight at once [default: {DEFAULT_CONCURRENCY}].",
+    ),
+    click.option(
+        "--timeout",
+        type=click.FloatRange(min=0.1),
+        help=f"Seconds per registry request [default: {DEFAULT_TIMEOUT:g}].",
+    ),
+    click.option(
+        "--deadline",
+        type=click.FloatRange(min=1),
+        help=f"Seconds for the whole run [default: {DEFAULT_DEADLINE:g}].",
+    ),
+    click.option(
+        "--insecure-registry",
+        "insecure",
+        multiple=True,
+        metavar="HOST[:PORT]",
+        help="Allow plain HTTP or unverified TLS for this registry; repeatable.",
+    ),
+    click.option(
+        "--ca-file",
+        type=click.Path(exists=True, dir_okay=False),
+        help="Extra CA certificates (PEM) to trust for registries.",
+    ),
+    click.option(
+        "--docker-config",
+        type=click.Path(dir_okay=False),
+        help="Docker config.json with registry credentials "
+        "[default: $DOCKER_CONFIG/config.json, else ~/.docker/config.json].",
+    ),
+    click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False),
+        help="Config file [default: ./.pullgate.yaml when present].",
+    ),
+)
+
+
+def registry_settings(
+    config: Config,
+    concurrency: int | None,
+    timeout: float | None,
+    deadline: float | None,
+    insecure: tuple[str, ...],
+    ca_file: str | None,
+    docker_config: str | None,
+) -> dict:
+    """CheckOptions fields from the registry options, flags over the config file."""
+    return {
+        "concurrency": concurrency or config.concurrency or DEFAULT_CONCURRENCY,
+        "timeout": timeout or config.timeout or DEFAULT_TIMEOUT,
+        "deadline": deadline or config.deadline or DEFAULT_DEADLINE,
+        "insecure": frozenset(insecure) | frozenset(config.insecure_registries),
+        "ca_file": ca_file or config.ca_file,
+        "docker_config": docker_config or config.docker_config,
+    }
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
 @click.option(
@@ -119,45 +193,7 @@ def _progress(enabled: bool) -> Callable[[int], Callable[[object], None]] | None
     help="Write the report of the --format given without =FILE to this file instead of stdout.",
 )
 @click.option("--strict", is_flag=True, help="Fail on warnings too.")
-@click.option(
-    "--concurrency",
-    type=click.IntRange(1, 256),
-    help=f"Registry requests in flight at once [default: {DEFAULT_CONCURRENCY}].",
-)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0.1),
-    help=f"Seconds per registry request [default: {DEFAULT_TIMEOUT:g}].",
-)
-@click.option(
-    "--deadline",
-    type=click.FloatRange(min=1),
-    help=f"Seconds for the whole run [default: {DEFAULT_DEADLINE:g}].",
-)
-@click.option(
-    "--insecure-registry",
-    "insecure",
-    multiple=True,
-    metavar="HOST[:PORT]",
-    help="Allow plain HTTP or unverified TLS for this registry; repeatable.",
-)
-@click.option(
-    "--ca-file",
-    type=click.Path(exists=True, dir_okay=False),
-    help="Extra CA certificates (PEM) to trust for registries.",
-)
-@click.option(
-    "--docker-config",
-    type=click.Path(dir_okay=False),
-    help="Docker config.json with registry credentials "
-    "[default: $DOCKER_CONFIG/config.json, else ~/.docker/config.json].",
-)
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    help="Config file [default: ./.pullgate.yaml when present].",
-)
+@registry_options
 @click.option(
     "--kubeconfig",
     type=click.Path(dir_okay=False),
@@ -259,12 +295,9 @@ def check(
             paths=paths,
             platforms=targets,
             offline=offline,
-            concurrency=concurrency or config.concurrency or DEFAULT_CONCURRENCY,
-            timeout=timeout or config.timeout or DEFAULT_TIMEOUT,
-            deadline=deadline or config.deadline or DEFAULT_DEADLINE,
-            insecure=frozenset(insecure) | frozenset(config.insecure_registries),
-            ca_file=ca_file or config.ca_file,
-            docker_config=docker_config or config.docker_config,
+            **registry_settings(
+                config, concurrency, timeout, deadline, insecure, ca_file, docker_config
+            ),
             policy=config.policy,
         )
         stdout_report = next((name for name, path in reports if path is None), None)
@@ -433,44 +466,7 @@ def explain_command(source: str, fmt: str) -> None:
 @click.option(
     "--write", is_flag=True, help="Edit the files in place [default: print a unified diff]."
 )
-@click.option(
-    "--insecure-registry",
-    "insecure",
-    multiple=True,
-    metavar="HOST[:PORT]",
-    help="Allow plain HTTP or unverified TLS for this registry; repeatable.",
-)
-@click.option(
-    "--ca-file",
-    type=click.Path(exists=True, dir_okay=False),
-    help="Extra CA certificates (PEM) to trust for registries.",
-)
-@click.option(
-    "--docker-config",
-    type=click.Path(dir_okay=False),
-    help="Docker config.json with registry credentials.",
-)
-@click.option(
-    "--concurrency",
-    type=click.IntRange(1, 256),
-    help=f"Registry requests in flight at once [default: {DEFAULT_CONCURRENCY}].",
-)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0.1),
-    help=f"Seconds per registry request [default: {DEFAULT_TIMEOUT:g}].",
-)
-@click.option(
-    "--deadline",
-    type=click.FloatRange(min=1),
-    help=f"Seconds for the whole run [default: {DEFAULT_DEADLINE:g}].",
-)
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    help="Config file [default: ./.pullgate.yaml when present].",
-)
+@registry_options
 def pin_command(
     paths: tuple[str, ...],
     write: bool,
@@ -500,12 +496,9 @@ def pin_command(
         config = load_config(find_config(config_path))
         options = CheckOptions(
             paths=paths,
-            concurrency=concurrency or config.concurrency or DEFAULT_CONCURRENCY,
-            timeout=timeout or config.timeout or DEFAULT_TIMEOUT,
-            deadline=deadline or config.deadline or DEFAULT_DEADLINE,
-            insecure=frozenset(insecure) | frozenset(config.insecure_registries),
-            ca_file=ca_file or config.ca_file,
-            docker_config=docker_config or config.docker_config,
+            **registry_settings(
+                config, concurrency, timeout, deadline, insecure, ca_file, docker_config
+            ),
         )
         plan = plan_pins(paths, options)
         if not (plan.count or plan.refused or plan.pinned_already):

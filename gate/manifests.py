@@ -12,10 +12,10 @@ Reading is built for input nobody vetted:
   line. Wrong types inside an object (`containers: null`, `image: 123`) never raise: an image use
   that cannot be right carries a `problem` instead.
 
-YAML details: duplicate mapping keys, the last one wins (as PyYAML and `kubectl apply` without
-strict decoding do); `<<` merge keys are expanded like PyYAML does; an alias shares the anchored
-object (as PyYAML does); timestamps and values with unknown tags stay strings; a collection used
-as a key (an unquoted `{{ template }}`) becomes its source text.
+YAML details: of duplicate mapping keys the last one wins, and `<<` merge keys are expanded, as
+in PyYAML; an alias shares the anchored object (as in PyYAML); timestamps and values with unknown
+tags stay strings; a collection used as a key (an unquoted `{{ template }}`) becomes its source
+text.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from yaml.events import (
     ScalarEvent,
     SequenceEndEvent,
     SequenceStartEvent,
+    StreamEndEvent,
 )
 from yaml.nodes import ScalarNode
 from yaml.resolver import Resolver
@@ -87,7 +88,7 @@ class InputError(Exception):
 
 @dataclass(frozen=True)
 class ImageUse:
-    image: str  # as written in the manifest (str(value) when not a string)
+    image: str  # as written in the manifest (its source text when not a string)
     kind: str  # owning object's kind, e.g. "Deployment"
     namespace: str | None  # owning object's metadata.namespace; None when absent
     name: str  # owning object's metadata.name ("" when absent)
@@ -142,7 +143,7 @@ def collect_files(paths: Sequence[str]) -> list[str]:
     for path in paths:
         if path == "-":
             files.append(path)
-        elif _is_directory(path):
+        elif _check_path(path):
             found = _walk_directory(path)
             if not found:
                 raise InputError(path, None, "no manifests found (*.yaml, *.yml, *.json)")
@@ -152,7 +153,7 @@ def collect_files(paths: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(files))
 
 
-def _is_directory(path: str) -> bool:
+def _check_path(path: str) -> bool:
     """Whether `path` is a directory; an InputError when it is missing or unreadable."""
     try:
         os.stat(path)
@@ -183,7 +184,7 @@ def _walk_directory(root: str) -> list[str]:
         for name in filenames:
             if name.lower().endswith(MANIFEST_SUFFIXES):
                 path = os.path.join(dirpath, name)
-                _is_directory(path)
+                _check_path(path)
                 found.append(path)
     return sorted(found)
 
@@ -289,10 +290,10 @@ def _untab_json(text: str) -> str:
 
 @dataclass
 class _Lines:
-    """Where things are, for one document: the objects are the keys' owners, kept referenced so
-    their ids stay unique."""
+    """Where things are in one document, by id() of the mapping or list they belong to. Each entry
+    holds its object too, so no id is reused while the table lives."""
 
-    mappings: dict[int, tuple[dict, int]] = field(default_factory=dict)  # id -> line
+    mappings: dict[int, tuple[dict, int]] = field(default_factory=dict)  # in lists: id -> line
     # id of a mapping with an `image` key -> (its line, its text as written when not a string)
     images: dict[int, tuple[dict, int, str]] = field(default_factory=dict)
     # id of a container list -> the lines of its items
@@ -352,26 +353,32 @@ class _Builder:
 
     def documents(self) -> Iterator[tuple[Any, int]]:
         """(root value, line) of each document; `lines` describes the latest one."""
-        handlers = {
-            ScalarEvent: self._scalar,
-            AliasEvent: self._alias,
-            MappingStartEvent: self._start,
-            SequenceStartEvent: self._start,
-            MappingEndEvent: self._end,
-            SequenceEndEvent: self._end,
-            DocumentStartEvent: self._document_start,
-        }
+        parser = _LOADER(self.text)
+        next_event = parser.get_event
         try:
-            for event in yaml.parse(self.text, Loader=_LOADER):
-                handler = handlers.get(type(event))
-                if handler is not None:
-                    handler(event)
-                elif type(event) is DocumentEndEvent:
+            while True:
+                event = next_event()
+                cls = type(event)
+                if cls is ScalarEvent:
+                    self._scalar(event)
+                elif cls is MappingStartEvent or cls is SequenceStartEvent:
+                    self._start(event)
+                elif cls is MappingEndEvent or cls is SequenceEndEvent:
+                    self._end(event)
+                elif cls is AliasEvent:
+                    self._alias(event)
+                elif cls is DocumentStartEvent:
+                    self._document_start(event)
+                elif cls is DocumentEndEvent:
                     yield self.root, self.root_line
+                elif cls is StreamEndEvent or event is None:
+                    return
         except yaml.YAMLError as exc:
             raise _syntax_error(exc, self.file, self.text) from None
         except RecursionError:  # only the pure-Python parser could, when libyaml is missing
             raise InputError(self.file, None, "nesting too deep") from None
+        finally:
+            parser.dispose()
 
     def _document_start(self, event: DocumentStartEvent) -> None:
         self.anchors = {}
@@ -404,6 +411,20 @@ class _Builder:
         if event.anchor is not None:
             start, end = event.start_mark.index, event.end_mark.index
             self.anchors[event.anchor] = (value, 1, start, end, line)
+        elif self.frames:  # the common cases of _attach, inlined
+            frame = self.frames[-1]
+            mapping = frame.value
+            if type(mapping) is dict:
+                key = frame.key
+                if key is _KEY_NEXT:
+                    frame.key = value
+                    return
+                if key is not _MERGE_KEY and value is not _MERGE_KEY:
+                    frame.key = _KEY_NEXT
+                    mapping[key] = value
+                    if key == "image":
+                        self.lines.images[id(mapping)] = (mapping, line, text)
+                    return
         self._attach(value, line, text)
 
     def _alias(self, event: AliasEvent) -> None:
@@ -450,11 +471,14 @@ class _Builder:
 
     def _start(self, event: MappingStartEvent | SequenceStartEvent) -> None:
         line = event.start_mark.line + 1
-        if len(self.frames) >= MAX_DEPTH:
+        frames = self.frames
+        if len(frames) >= MAX_DEPTH:
             raise InputError(self.file, line, f"nesting deeper than {MAX_DEPTH} levels")
-        self._charge(1, line)
+        self.count += 1
+        if self.count > self.limit:
+            self._charge(0, line)
         value: dict | list = {} if type(event) is MappingStartEvent else []
-        parent = self.frames[-1] if self.frames else None
+        parent = frames[-1] if frames else None
         role, key = _VALUE, None
         if parent is None:
             self.root, self.root_line = value, line
@@ -462,6 +486,8 @@ class _Builder:
             parent.value.append(value)
             if parent.lines is not None:
                 parent.lines.append(line)
+            if type(value) is dict:  # objects in lists, and containers, need their lines
+                self.lines.mappings[id(value)] = (value, line)
         elif parent.key is _KEY_NEXT:
             role = _KEY
         else:
@@ -469,12 +495,10 @@ class _Builder:
             role = _IMAGE if key == "image" else _VALUE
             self._set(parent, value, line, "")
         frame = _Frame(value, event.anchor, self.count, event.start_mark.index, line, role)
-        if type(value) is dict:
-            self.lines.mappings[id(value)] = (value, line)
-        elif role is _VALUE and parent is not None and key in CONTAINER_TYPES:
+        if role is _VALUE and type(value) is list and key in CONTAINER_TYPES:
             frame.lines = []
             self.lines.items[id(value)] = (value, frame.lines)
-        self.frames.append(frame)
+        frames.append(frame)
 
     def _end(self, event: MappingEndEvent | SequenceEndEvent) -> None:
         frame = self.frames.pop()
@@ -541,7 +565,8 @@ def _syntax_error(exc: yaml.YAMLError, file: str, text: str) -> InputError:
         message = exc.problem or exc.context or "invalid YAML"
         if exc.problem and exc.context:
             where = exc.context_mark
-            at = f" at line {where.line + 1}" if where is not None and where is not mark else ""
+            elsewhere = where is not None and mark is not None and where.line != mark.line
+            at = f" at line {where.line + 1}" if elsewhere else ""
             message = f"{exc.problem} ({exc.context}{at})"
         return InputError(file, mark.line + 1 if mark is not None else None, message)
     return InputError(file, None, str(exc))

@@ -263,14 +263,9 @@ def parse_policy_entry(policy: Policy, key: str, node: yaml.Node, path: str) -> 
 
 
 def _policy_finding(cause_id: str, ctx: UseContext, policy: Policy, **more: object) -> Finding:
-    from gate.checks import fix_context
-    from gate.findings import make_finding
-    from gate.registry.hosts import flavor
+    from gate.checks import finding_for
 
-    ref = ctx.ref
-    assert ref is not None
-    context = fix_context(ctx) | {"policy": policy.source or ".pullgate.yaml"} | more
-    return make_finding(cause_id, ctx.use, str(ref), flavor(ref.domain), context)
+    return finding_for(cause_id, ctx, policy=policy.source or ".pullgate.yaml", **more)
 
 
 def _where(policy: Policy, pattern: Pattern) -> str:

@@ -27,11 +27,11 @@ from gate.azure.registry import (
     system_resolve,
 )
 from gate.causes import Severity
-from gate.checks import UseContext, fix_context
-from gate.findings import Finding, make_finding
+from gate.checks import UseContext, finding_for
+from gate.findings import Finding
 from gate.kubelet import PullAccess
 from gate.manifests import Bundle
-from gate.registry.hosts import flavor, is_acr
+from gate.registry.hosts import is_acr
 
 LOGIN_BROKEN = ("dns", "unreachable", "tls")
 
@@ -49,28 +49,6 @@ class RegistryState:
     @property
     def registry(self) -> RegistryInfo | None:
         return self.lookup.registry
-
-
-def azure_finding(
-    cause_id: str,
-    ctx: UseContext,
-    evidence: str = "",
-    extra: Mapping[str, object] | None = None,
-    severity: Severity | None = None,
-    fix_flavor: str | None = None,
-    **more: object,
-) -> Finding:
-    context = fix_context(ctx) | {k: v for k, v in more.items() if v is not None}
-    return make_finding(
-        cause_id,
-        ctx.use,
-        str(ctx.ref) if ctx.ref else None,
-        fix_flavor or (flavor(ctx.ref.domain) if ctx.ref else "default"),
-        context,
-        evidence=evidence,
-        extra=extra,
-        severity=severity,
-    )
 
 
 def _endpoint_placeholders(host: str) -> dict[str, object]:
@@ -230,7 +208,7 @@ class AksPullAccess:
         denied = state.lookup.denied or state.grants_denied
         if denied is not None:
             return [
-                azure_finding(
+                finding_for(
                     "azure-forbidden",
                     ctx,
                     evidence=str(denied),
@@ -243,7 +221,7 @@ class AksPullAccess:
             ]
         if registry is None:
             return [
-                azure_finding(
+                finding_for(
                     "acr-registry-not-found",
                     ctx,
                     evidence=f"no registry with login server {state.domain} among the"
@@ -255,7 +233,7 @@ class AksPullAccess:
         findings = []
         if identity.object_id is None:
             findings.append(
-                azure_finding(
+                finding_for(
                     "kubelet-identity-unknown",
                     ctx,
                     evidence=identity.problem,
@@ -274,7 +252,7 @@ class AksPullAccess:
         if registry.restricted and login is not None and login.public:
             endpoints = registry.private_endpoints
             findings.append(
-                azure_finding(
+                finding_for(
                     "registry-network-restricted",
                     ctx,
                     evidence=f"{registry.restricted}; {state.domain} ->"
@@ -292,7 +270,7 @@ class AksPullAccess:
             if not reach.cause:
                 continue
             findings.append(
-                azure_finding(
+                finding_for(
                     reach.cause,
                     ctx,
                     evidence=f"data endpoint {host} of {registry.name}: {reach.detail} (the login"
@@ -340,7 +318,7 @@ class AksPullAccess:
     ) -> Finding:
         secrets_note, severity = self._secrets_note(ctx, access)
         evidence = f"{self.cluster.identity.describe()} {verdict.summary()}"
-        return azure_finding(
+        return finding_for(
             "acr-not-attached",
             ctx,
             evidence=evidence,
@@ -361,7 +339,7 @@ class AksPullAccess:
     def _unevaluated(
         self, ctx: UseContext, registry: RegistryInfo, verdict: PullVerdict
     ) -> Finding:
-        return azure_finding(
+        return finding_for(
             "acr-condition-unevaluated",
             ctx,
             evidence="; ".join(verdict.unevaluated),

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TextIO
 
-from gate.azure.access import AksPullAccess, QuietVerdict, azure_finding
+from gate.azure.access import AksPullAccess, QuietVerdict
 from gate.azure.arm import CLOUDS, ArmSession, require_sdk
 from gate.azure.cluster import read_cluster, resolve_subscription
 from gate.azure.exchange import AcrExchange
@@ -21,7 +21,7 @@ from gate.azure.options import AksOptions
 from gate.azure.pools import CombinedTargets, PoolTargets
 from gate.azure.rbac import RoleReader
 from gate.azure.registry import RegistryFinder, Resolver, system_resolve
-from gate.checks import DEFAULT_CHECKS, Check, UseContext
+from gate.checks import DEFAULT_CHECKS, Check, UseContext, finding_for
 from gate.cluster.uses import first_of_each_template
 from gate.findings import Finding
 from gate.platforms import FixedTargets, TargetSource
@@ -95,7 +95,7 @@ class AksMode:
             return []
         pools = "; ".join(f"pool {p}: {r}" for p, r in sorted(placement.rejected.items()))
         return [
-            azure_finding(
+            finding_for(
                 "unschedulable",
                 ctx,
                 evidence=pools,

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from gate.causes import Severity
-from gate.checks import UseContext, fix_context
-from gate.findings import Finding, make_finding
-from gate.registry.hosts import flavor
+from gate.checks import UseContext, finding_for
+from gate.findings import Finding
 
 
 def namespace_of(ctx: UseContext, default_namespace: str) -> str:
@@ -34,25 +32,7 @@ def first_of_each_template(contexts: Iterable[UseContext]) -> set[int]:
     return first
 
 
-def cluster_finding(
-    cause_id: str,
-    ctx: UseContext,
-    namespace: str,
-    evidence: str = "",
-    severity: Severity | None = None,
-    extra: Mapping[str, object] | None = None,
-    **more: object,
-) -> Finding:
-    context = fix_context(ctx) | {"namespace": namespace}
-    context |= {"service_account": service_account_of(ctx.pod_spec)}
-    context |= {k: v for k, v in more.items() if v is not None}
-    return make_finding(
-        cause_id,
-        ctx.use,
-        str(ctx.ref) if ctx.ref else None,
-        flavor(ctx.ref.domain) if ctx.ref else "default",
-        context,
-        evidence=evidence,
-        extra=extra,
-        severity=severity,
-    )
+def cluster_finding(cause_id: str, ctx: UseContext, namespace: str, **kwargs: object) -> Finding:
+    """A finding whose namespace and ServiceAccount are the ones cluster mode worked out."""
+    more = {"service_account": service_account_of(ctx.pod_spec), **kwargs}
+    return finding_for(cause_id, ctx, namespace=namespace, **more)  # type: ignore[arg-type]
