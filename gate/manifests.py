@@ -185,6 +185,8 @@ def _walk_directory(root: str) -> list[str]:
             if name.lower().endswith(MANIFEST_SUFFIXES):
                 path = os.path.join(dirpath, name)
                 _check_path(path)
+                if not os.path.isfile(path):  # reading a named pipe would wait forever
+                    raise InputError(path, None, "not a regular file (a pipe, socket or device)")
                 found.append(path)
     return sorted(found)
 
@@ -393,10 +395,9 @@ class _Builder:
             )
 
     def _scalar(self, event: ScalarEvent) -> None:
-        line = event.start_mark.line + 1
         self.count += 1  # _charge, inlined: this runs for most events
         if self.count > self.limit:
-            self._charge(0, line)
+            self._charge(0, event.start_mark.line + 1)
         text, tag = event.value, event.tag
         if tag is None and event.implicit[0]:  # plain
             value = self.plain.get(text, _MISSING)
@@ -408,10 +409,7 @@ class _Builder:
             value = text
         else:
             value = _construct(tag, text)
-        if event.anchor is not None:
-            start, end = event.start_mark.index, event.end_mark.index
-            self.anchors[event.anchor] = (value, 1, start, end, line)
-        elif self.frames:  # the common cases of _attach, inlined
+        if event.anchor is None and self.frames:  # the common cases of _attach, inlined
             frame = self.frames[-1]
             mapping = frame.value
             if type(mapping) is dict:
@@ -423,8 +421,13 @@ class _Builder:
                     frame.key = _KEY_NEXT
                     mapping[key] = value
                     if key == "image":
+                        line = event.start_mark.line + 1
                         self.lines.images[id(mapping)] = (mapping, line, text)
                     return
+        line = event.start_mark.line + 1
+        if event.anchor is not None:
+            start, end = event.start_mark.index, event.end_mark.index
+            self.anchors[event.anchor] = (value, 1, start, end, line)
         self._attach(value, line, text)
 
     def _alias(self, event: AliasEvent) -> None:

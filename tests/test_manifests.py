@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gate import manifests
 from gate.manifests import (
     MAX_DEPTH,
     Bundle,
@@ -749,7 +750,9 @@ def test_syntax_error_in_a_later_document_names_its_line():
 
 def test_unquoted_template_in_a_scalar_is_a_syntax_error():
     text = pod_with("\n    - name: a\n      image: {{ .Values.repo }}:{{ .Values.tag }}")
-    assert input_error(text).line == 7
+    error = input_error(text)
+    assert error.line == line_of(text, "{{ .Values.tag }}")
+    assert error.message == "did not find expected key (while parsing a block mapping at line 7)"
 
 
 def test_nul_byte_in_text_is_an_input_error():
@@ -797,6 +800,27 @@ def test_input_error_without_line_is_file_and_message():
 def test_input_error_message_is_one_line():
     error = InputError("x.yaml", 3, "two\nlines")
     assert (str(error), error.message) == ("x.yaml:3: two lines", "two lines")
+
+
+def test_pure_python_parser_reads_the_same(monkeypatch):
+    text = (DATA / "everything.yaml").read_text()
+    expected = uses_of(text)
+    monkeypatch.setattr(manifests, "_LOADER", yaml.SafeLoader)
+    assert uses_of(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[" * 100_000, "nesting deeper than"),
+        (billion_laughs(), "too many aliases"),
+        ("kind: Pod\nspec: [a, b\n", "expected ',' or ']'"),
+    ],
+    ids=["deep", "alias-bomb", "syntax"],
+)
+def test_pure_python_parser_input_errors(monkeypatch, text, message):
+    monkeypatch.setattr(manifests, "_LOADER", yaml.SafeLoader)
+    assert message in input_error(text).message
 
 
 # --- files, directories, stdin --------------------------------------------------------------
