@@ -88,7 +88,16 @@ class Proxy:
                 writer.close()
 
     async def _one(self, reader, writer, upstreams) -> bool:  # noqa: ANN001
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), IDLE_TIMEOUT)
+        first = await asyncio.wait_for(reader.read(1), IDLE_TIMEOUT)
+        if first == b"\x16":
+            # A TLS ClientHello (skopeo tries https first even with --tls-verify=false): costs a
+            # round trip, then the connection closes, as a plain-HTTP registry's would.
+            self._count("https-probe")
+            await asyncio.sleep(self.latency)
+            return False
+        if not first:
+            return False
+        head = first + await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), IDLE_TIMEOUT)
         if len(head) > MAX_HEAD:
             return False
         lines = head.decode("latin-1").split("\r\n")
@@ -100,7 +109,7 @@ class Proxy:
             await self._control(target, writer)
             return lower.get("connection", "").lower() != "close"
         kind = request_type(target)
-        self.stats.by_type[kind] = self.stats.by_type.get(kind, 0) + 1
+        self._count(kind)
         self.stats.in_flight += 1
         self.stats.peak_in_flight = max(self.stats.peak_in_flight, self.stats.in_flight)
         try:
@@ -117,6 +126,9 @@ class Proxy:
         finally:
             self.stats.in_flight -= 1
         return keep and lower.get("connection", "").lower() != "close"
+
+    def _count(self, kind: str) -> None:
+        self.stats.by_type[kind] = self.stats.by_type.get(kind, 0) + 1
 
     async def _forward(self, upstream, raw, method, writer, upstreams) -> bool:  # noqa: ANN001
         for attempt in (0, 1):  # a pooled connection the upstream closed is reopened once

@@ -566,7 +566,9 @@ def _syntax_error(exc: yaml.YAMLError, file: str, text: str) -> InputError:
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         message = exc.problem or exc.context or "invalid YAML"
-        if exc.problem and exc.context:
+        if "maximum nesting depth" in message:  # libyaml >= 0.2.5 stops flow nesting at 1000
+            message = f"nesting deeper than {MAX_DEPTH} levels"
+        elif exc.problem and exc.context:
             where = exc.context_mark
             elsewhere = where is not None and mark is not None and where.line != mark.line
             at = f" at line {where.line + 1}" if elsewhere else ""

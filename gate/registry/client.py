@@ -33,6 +33,8 @@ from gate.registry.protocol import (
 
 USER_AGENT = "pullgate"
 _TRANSIENT_STATUS = frozenset({500, 502, 503, 504})
+# Causes that, met by a host's first request (after its retries), hold for every later one.
+_HOST_DOWN = frozenset({"dns", "tls", "unreachable"})
 
 
 class Deadline:
@@ -84,6 +86,8 @@ def classify_transport_error(exc: Exception, host: str) -> RegistryProblem:
         return RegistryProblem("dns", f"lookup {name}: no such host", text)
     if isinstance(exc, httpx.TimeoutException):
         return RegistryProblem("unreachable", "i/o timeout", text or "timed out")
+    if isinstance(exc, httpx.RemoteProtocolError) and "complete message body" in text:
+        return RegistryProblem("unreachable", "unexpected EOF", text)  # as the kubelet puts it
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
         return RegistryProblem("unreachable", "connection reset by peer", text or "connection lost")
     if "refused" in text.lower():
@@ -115,6 +119,9 @@ class RegistryClient:
         self.tokens = TokenCache()
         self._challenges: dict[str, Challenge] = {}
         self._schemes: dict[str, str] = {}
+        self._contacted: set[str] = set()
+        self._contact_locks: dict[str, threading.Lock] = {}
+        self._host_failures: dict[str, RegistryProblem] = {}
         self._lock = threading.Lock()
         limits = httpx.Limits(max_connections=pool_size * 2, max_keepalive_connections=pool_size)
         common = dict(
@@ -123,12 +130,15 @@ class RegistryClient:
             trust_env=True,
             headers={"User-Agent": USER_AGENT},
         )
-        self._verified = httpx.Client(verify=_ssl_context(options.ca_file), **common)
+        # Made on first use: loading the trust store costs ~80 ms, wasted when every registry
+        # of the run is one named insecure.
+        self._verified: httpx.Client | None = None
         self._unverified: httpx.Client | None = None
         self._common = common
 
     def close(self) -> None:
-        self._verified.close()
+        if self._verified:
+            self._verified.close()
         if self._unverified:
             self._unverified.close()
 
@@ -138,12 +148,31 @@ class RegistryClient:
         return host in self.options.insecure or split_host_port(host)[0] in self.options.insecure
 
     def _client_for(self, host: str) -> httpx.Client:
-        if not self.is_insecure(host):
-            return self._verified
         with self._lock:
+            if not self.is_insecure(host):
+                if self._verified is None:
+                    ssl_context = _ssl_context(self.options.ca_file)
+                    self._verified = httpx.Client(verify=ssl_context, **self._common)
+                return self._verified
             if self._unverified is None:
                 self._unverified = httpx.Client(verify=False, **self._common)
             return self._unverified
+
+    def _claim_first_contact(self, host: str) -> threading.Lock | None:
+        """The first request to a host goes alone and the others wait for it, so they use the
+        scheme (for an insecure registry: https or http) and the auth challenge it learnt instead
+        of each probing with a TLS handshake and an anonymous 401. Returns the held lock to the
+        first caller; the wait is bounded by that request's own timeouts and the deadline."""
+        if host in self._contacted:
+            return None
+        with self._lock:
+            lock = self._contact_locks.setdefault(host, threading.Lock())
+        if not lock.acquire(timeout=max(0.0, self.deadline.remaining())):
+            return None
+        if host in self._contacted:
+            lock.release()
+            return None
+        return lock
 
     def _scheme(self, host: str) -> str:
         return self._schemes.get(host, "https")
@@ -322,7 +351,9 @@ class RegistryClient:
             value = None
         if not isinstance(value, str) or not value:
             raise RegistryProblem(
-                "registry-error", f"token server {realm_host} sent no token (malformed answer)"
+                "registry-error",
+                f"token server {realm_host} sent no token (malformed answer)",
+                f"{answer.status} from {realm_host}: answer starts {answer.body[:60]!r}",
             )
         return Token(value, time.monotonic() + token_lifetime(data.get("expires_in")))
 
@@ -385,17 +416,32 @@ class RegistryClient:
         host = api_host(domain)
         scope = f"repository:{repository}:pull"
         headers = {"Accept": accept} if accept else {}
-        auth = self._authorization(host, scope, credential, None)
-        if auth:
-            headers["Authorization"] = auth
-        answer = self.send(method, host, path, headers, cap)
-        if answer.status != 401:
+        first = self._claim_first_contact(host)
+        failed = self._host_failures.get(host) if first is None else None
+        if failed is not None:  # the first contact found the host dead: no waiting again
+            raise RegistryProblem(failed.cause, failed.detail, failed.evidence, failed.status)
+        try:
+            auth = self._authorization(host, scope, credential, None)
+            if auth:
+                headers["Authorization"] = auth
+            answer = self.send(method, host, path, headers, cap)
+            challenge = None
+            if answer.status == 401:
+                challenge = parse_challenge(answer.headers.get("www-authenticate"))
+            if challenge is not None:
+                known = Challenge(challenge.scheme, challenge.realm, challenge.service)
+                with self._lock:
+                    self._challenges[host] = known
+        except RegistryProblem as problem:
+            if first is not None and problem.cause in _HOST_DOWN:
+                self._host_failures[host] = problem
+            raise
+        finally:
+            if first is not None:
+                self._contacted.add(host)
+                first.release()
+        if answer.status != 401 or challenge is None:
             return answer
-        challenge = parse_challenge(answer.headers.get("www-authenticate"))
-        if challenge is None:
-            return answer
-        with self._lock:
-            self._challenges[host] = Challenge(challenge.scheme, challenge.realm, challenge.service)
         if auth and challenge.scheme == "bearer":
             self.tokens.drop((host, scope, credential.id if credential else ""))
         retry_auth = self._authorization(host, challenge.scope or scope, credential, challenge)

@@ -12,7 +12,8 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import TimeoutError as FuturesTimeout  # not the builtin before 3.11
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -160,22 +161,20 @@ class Resolver:
         with ThreadPoolExecutor(
             max_workers=self.concurrency, thread_name_prefix="pullgate"
         ) as pool:
-            pending: dict[Future[Resolution], ImageRef] = {
+            futures: dict[Future[Resolution], ImageRef] = {
                 pool.submit(self.resolve, ref, need_platforms(ref)): ref for ref in unique
             }
-            while pending:
-                done, _ = wait(
-                    pending,
-                    timeout=self.client.deadline.remaining() + 1.0,
-                    return_when=FIRST_COMPLETED,
-                )
-                if not done:
-                    break
-                for future in done:
-                    ref = pending.pop(future)
+            # as_completed waits on each future once; wait(FIRST_COMPLETED) in a loop re-arms
+            # every pending future per completion, quadratic in the number of images.
+            try:
+                for future in as_completed(futures, timeout=self.client.deadline.remaining() + 1):
+                    ref = futures[future]
                     results[ref] = future.result()
                     if progress:
                         progress(results[ref])
+            except FuturesTimeout:
+                pass
+            pending = {future: ref for future, ref in futures.items() if ref not in results}
             for future, ref in pending.items():
                 future.cancel()
                 results[ref] = Resolution(
