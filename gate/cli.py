@@ -346,14 +346,18 @@ def check(
             outcome, RenderOptions(color=use_color, strict=strict, source_url=source_url)
         )
         if path:
-            try:
-                with open(path, "w", encoding="utf-8") as fh:
-                    fh.write(report)
-            except OSError as exc:
-                raise UsageProblem(f"{path}: cannot write {name} report: {exc.strerror}") from None
+            _write_file(path, report, f"{name} report")
         else:
             click.echo(report, nl=False, color=use_color)
     sys.exit(EXIT_FAIL if outcome.failed(strict) else EXIT_PASS)
+
+
+def _write_file(path: str, text: str, what: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise UsageProblem(f"{path}: cannot write {what}: {exc.strerror}") from None
 
 
 @main.command("snapshot")
@@ -397,11 +401,7 @@ def snapshot_command(
         raise UsageProblem(str(exc)) from None
     text = render_snapshot(state)
     if output:
-        try:
-            with open(output, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        except OSError as exc:
-            raise UsageProblem(f"{output}: cannot write snapshot: {exc.strerror}") from None
+        _write_file(output, text, "snapshot")
     else:
         click.echo(text, nl=False)
     click.echo(

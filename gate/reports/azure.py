@@ -8,8 +8,7 @@ run with warnings only with `result=SucceededWithIssues;`.
 
 from __future__ import annotations
 
-from gate.causes import CATALOG
-from gate.reports.parts import by_cause, counts, message, report_path, severity_of, summary_line
+from gate.reports.parts import cause_groups, counts, message, report_path, summary_line
 from gate.runner import Outcome
 
 
@@ -32,16 +31,9 @@ def logissue(kind: str, text: str, **properties: object) -> str:
 
 def render(outcome: Outcome, strict: bool = False) -> str:
     lines: list[str] = []
-    for cause_id, images in by_cause(outcome.findings).items():
-        row = CATALOG[cause_id]
-        findings = [f for group in images.values() for f in group]
-        level = severity_of(findings).value
-        count = len(images)
-        lines.append(
-            f"##[group]pullgate {level} {cause_id}: {row.title}"
-            f" ({count} image{'s' if count != 1 else ''})"
-        )
-        for f in findings:
+    for group in cause_groups(outcome.findings):
+        lines.append(f"##[group]{group.heading}")
+        for f in group.findings:
             path = report_path(f.use.file)
             lines.append(
                 logissue(

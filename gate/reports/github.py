@@ -8,15 +8,7 @@ GitHub shows at most 10 error and 10 warning annotations per step in the UI; all
 
 from __future__ import annotations
 
-from gate.causes import CATALOG
-from gate.reports.parts import (
-    by_cause,
-    image_label,
-    message,
-    report_path,
-    severity_of,
-    summary_line,
-)
+from gate.reports.parts import cause_groups, image_label, message, report_path, summary_line
 from gate.runner import Outcome
 
 
@@ -37,16 +29,9 @@ def command(name: str, text: str, **properties: object) -> str:
 
 def render(outcome: Outcome, strict: bool = False) -> str:
     lines: list[str] = []
-    for cause_id, images in by_cause(outcome.findings).items():
-        row = CATALOG[cause_id]
-        findings = [f for group in images.values() for f in group]
-        level = severity_of(findings).value
-        count = len(images)
-        lines.append(
-            f"::group::pullgate {level} {cause_id}: {row.title}"
-            f" ({count} image{'s' if count != 1 else ''})"
-        )
-        for f in findings:
+    for group in cause_groups(outcome.findings):
+        lines.append(f"::group::{group.heading}")
+        for f in group.findings:
             name = "error" if f.is_error or strict else "warning"
             lines.append(
                 command(

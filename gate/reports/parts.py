@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 from gate.causes import CATALOG, Severity
@@ -76,6 +78,26 @@ def by_cause(findings: list[Finding]) -> dict[str, dict[str, list[Finding]]]:
 
 def severity_of(findings: list[Finding]) -> Severity:
     return Severity.ERROR if any(f.is_error for f in findings) else Severity.WARNING
+
+
+@dataclass(frozen=True)
+class CauseGroup:
+    """The findings of one cause, as the CI log formats fold them."""
+
+    cause: str
+    images: int
+    findings: list[Finding]
+
+    @property
+    def heading(self) -> str:
+        level = severity_of(self.findings).value
+        title = CATALOG[self.cause].title
+        return f"pullgate {level} {self.cause}: {title} ({_plural(self.images, 'image')})"
+
+
+def cause_groups(findings: list[Finding]) -> Iterator[CauseGroup]:
+    for cause, images in by_cause(findings).items():
+        yield CauseGroup(cause, len(images), [f for group in images.values() for f in group])
 
 
 def headline(finding: Finding) -> str:
