@@ -113,6 +113,38 @@ class ManifestObject:
     line: int  # line of the document/item start
 
 
+# What the DaemonSet controller adds to every pod it creates (Kubernetes docs, DaemonSet "Taints
+# and tolerations"), so node agents run on nodes that are not ready, under pressure or cordoned.
+DAEMONSET_TOLERATIONS = tuple(
+    {"key": f"node.kubernetes.io/{key}", "operator": "Exists", "effect": effect}
+    for key, effect in (
+        ("not-ready", "NoExecute"),
+        ("unreachable", "NoExecute"),
+        ("disk-pressure", "NoSchedule"),
+        ("memory-pressure", "NoSchedule"),
+        ("pid-pressure", "NoSchedule"),
+        ("unschedulable", "NoSchedule"),
+    )
+)
+HOST_NETWORK_TOLERATION = {
+    "key": "node.kubernetes.io/network-unavailable",
+    "operator": "Exists",
+    "effect": "NoSchedule",
+}
+
+
+def pod_spec_as_created(kind: str, spec: dict) -> dict:
+    """The pod spec the scheduler sees for a template of `kind`: as written, plus the
+    tolerations its controller adds (only the DaemonSet controller adds any)."""
+    if kind != "DaemonSet":
+        return spec
+    written = spec.get("tolerations")
+    added = list(DAEMONSET_TOLERATIONS)
+    if spec.get("hostNetwork") is True:
+        added.append(HOST_NETWORK_TOLERATION)
+    return {**spec, "tolerations": [*(written if isinstance(written, list) else ()), *added]}
+
+
 @dataclass
 class PodTemplate:
     owner: ManifestObject
@@ -120,6 +152,11 @@ class PodTemplate:
     path: str
     spec: dict  # the pod spec (nodeSelector, affinity, tolerations, imagePullSecrets, ...)
     uses: list[ImageUse]
+
+    @property
+    def scheduled_spec(self) -> dict:
+        """`spec` with what the owner's controller adds before the scheduler sees it."""
+        return pod_spec_as_created(self.owner.kind, self.spec)
 
 
 @dataclass

@@ -151,9 +151,10 @@ def run_check(
 
     items = []  # (use, pod spec, targets, ref, parse error)
     for template in bundle.templates:
-        template_targets = targets.targets_for(template.spec)
+        spec = template.scheduled_spec
+        template_targets = targets.targets_for(spec)
         for use in template.uses:
-            items.append((use, template.spec, template_targets, *_ref_for(use, parsed)))
+            items.append((use, spec, template_targets, *_ref_for(use, parsed)))
 
     needs: dict[ImageRef, bool] = {}
     for use, _, template_targets, ref, _ in items:

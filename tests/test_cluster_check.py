@@ -477,6 +477,19 @@ def test_a_pod_no_pool_takes_is_unschedulable_not_a_pull_failure(kube, tmp_path,
     assert result.causes() == ["unschedulable"]
 
 
+def test_a_daemonset_also_lands_on_cordoned_nodes(tmp_path, registries):
+    cluster = standard_cluster(registries.private)
+    cluster.nodes[2] = node(
+        "aks-armpool-87654321-vmss000000", "armpool", arch="arm64", unschedulable=True
+    )
+    deployment = pod("agent", "shop", registries.web)
+    daemonset = pod("agent", "shop", registries.web) | {"kind": "DaemonSet"}
+    with serve(cluster, tmp_path) as api:
+        assert live(api, tmp_path, registries, [deployment]).causes() == []
+        found = live(api, tmp_path, registries, [daemonset]).only("platform-mismatch")
+    assert found["evidence"] == "image has linux/amd64; nodes need linux/arm64 (pools armpool)"
+
+
 def test_windows_pool_platform_needs_the_nodes_build(kube, tmp_path, registries):
     spec = {
         "nodeSelector": {"kubernetes.io/os": "windows"},

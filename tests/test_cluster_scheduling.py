@@ -5,6 +5,7 @@ from kube_fake import node
 
 from gate.cluster.scheduling import ClusterTargets, rejection, tolerates
 from gate.cluster.state import Taint, node_from
+from gate.manifests import pod_spec_as_created
 from gate.platforms import Platform
 
 WINDOWS_TAINT = {"key": "os", "value": "windows", "effect": "NoSchedule"}
@@ -185,3 +186,31 @@ def test_pool_falls_back_to_the_bare_agentpool_label_then_the_node_name():
     assert node_from(legacy).pool == "legacypool"
     del legacy["metadata"]["labels"]["agentpool"]
     assert node_from(legacy).pool == "n1"
+
+
+NOT_READY = {"key": "node.kubernetes.io/not-ready", "effect": "NoExecute"}
+NETWORK_DOWN = {"key": "node.kubernetes.io/network-unavailable", "effect": "NoSchedule"}
+
+
+@pytest.mark.parametrize(
+    "troubled",
+    [
+        node_from(node("n", "cordoned", unschedulable=True)),
+        node_from(node("n", "notready", taints=[NOT_READY])),
+    ],
+)
+def test_daemonset_pods_get_the_controllers_tolerations(troubled):
+    assert rejection(pod_spec_as_created("Deployment", {}), troubled) is not None
+    assert rejection(pod_spec_as_created("DaemonSet", {}), troubled) is None
+
+
+def test_daemonset_tolerates_network_unavailable_only_on_the_host_network():
+    down = node_from(node("n", "pool", taints=[NETWORK_DOWN]))
+    assert rejection(pod_spec_as_created("DaemonSet", {}), down) is not None
+    assert rejection(pod_spec_as_created("DaemonSet", {"hostNetwork": True}), down) is None
+
+
+def test_daemonset_keeps_the_tolerations_written_in_its_template():
+    spec = pod_spec_as_created("DaemonSet", {"tolerations": [WINDOWS_TAINT]})
+    assert spec["tolerations"][0] == WINDOWS_TAINT
+    assert len(spec["tolerations"]) == 7
