@@ -25,7 +25,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from azure.core.credentials import AccessToken, AccessTokenInfo
-from registry_server import make_tls_files
+from registry_server import TLSFiles, serve_https
 
 SUB = "0b1f6471-1bf0-4dda-aec3-cb9272f09590"
 OTHER_SUB = "7d3a9c1e-5b2f-4e8a-9c6d-2f1e0a3b4c5d"
@@ -596,12 +596,6 @@ class _Handler(BaseHTTPRequestHandler):
 # ---- TLS, credential, server ----------------------------------------------------------------
 
 
-def write_certificates(tmp: Path) -> tuple[Path, Path, Path]:
-    """(CA file, server certificate, server key) for 127.0.0.1 and localhost."""
-    files = make_tls_files(tmp / "arm-tls")
-    return files.ca_file, files.cert_file, files.key_file
-
-
 class StaticCredential:
     """A TokenCredential with one fixed token; records the scopes asked for."""
 
@@ -626,26 +620,10 @@ class ArmServer:
 
 
 @contextmanager
-def serve_arm(
-    arm: Arm, tmp: Path, ca: tuple[Path, Path, Path] | None = None
-) -> Iterator[ArmServer]:
-    ca_file, cert_file, key_file = ca or write_certificates(tmp)
+def serve_arm(arm: Arm, tls: TLSFiles) -> Iterator[ArmServer]:
     handler = type("Handler", (_Handler,), {"arm": arm})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file, key_file)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-    )
-    thread.start()
-    try:
-        yield ArmServer(f"https://127.0.0.1:{server.server_address[1]}", ca_file, arm)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serve_https(handler, tls) as url:
+        yield ArmServer(url, tls.ca_file, arm)
 
 
 # ---- ACR's token endpoints in front of the real registry's token issuer --------------------

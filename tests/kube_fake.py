@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import base64
 import json
-import ssl
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import yaml
-from registry_server import make_tls_files
+from registry_server import make_tls_files, serve_https
 
 TOKEN = "fake-kube-token-7f3a"
 USER = "system:serviceaccount:ci:pullgate"
@@ -358,11 +356,6 @@ class KubeAPI:
     ca_pem: bytes
 
 
-def _certificates(tmp: Path) -> tuple[bytes, Path, Path]:
-    files = make_tls_files(tmp / "kube-tls")
-    return files.ca_file.read_bytes(), files.cert_file, files.key_file
-
-
 def write_kubeconfig(
     path: Path, url: str, ca_pem: bytes, token: str = TOKEN, namespace: str | None = None
 ) -> Path:
@@ -391,19 +384,8 @@ def write_kubeconfig(
 
 @contextmanager
 def serve(cluster: Cluster, tmp: Path) -> Iterator[KubeAPI]:
-    ca_pem, cert_file, key_file = _certificates(tmp)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file, key_file)
+    tls = make_tls_files(tmp / "kube-tls")
+    ca_pem = tls.ca_file.read_bytes()
     handler = type("Handler", (_Handler,), {"cluster": cluster})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    url = f"https://127.0.0.1:{server.server_address[1]}"
-    try:
+    with serve_https(handler, tls) as url:
         yield KubeAPI(url, write_kubeconfig(tmp / "kubeconfig", url, ca_pem), cluster, ca_pem)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

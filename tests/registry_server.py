@@ -29,6 +29,7 @@ import tarfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -162,6 +163,25 @@ def make_tls_files(directory: Path) -> TLSFiles:
     files.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     files.key_file.write_bytes(_pem_key(key))
     return files
+
+
+@contextlib.contextmanager
+def serve_https(handler: type[BaseHTTPRequestHandler], tls: TLSFiles) -> Iterator[str]:
+    """`handler` served over TLS on 127.0.0.1 from a background thread; yields the base URL and
+    stops the server on exit."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tls.cert_file, tls.key_file)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01})
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
 
 
 def libtrust_key_id(public_key: ec.EllipticCurvePublicKey) -> str:

@@ -30,7 +30,6 @@ from arm_fake import (
     registry_id,
     rg_id,
     serve_arm,
-    write_certificates,
 )
 from conftest import require_binary
 from kube_fake import Cluster, namespace, node, pull_secret, serve, service_account
@@ -149,11 +148,6 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def arm_certs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
-    return write_certificates(tmp_path_factory.mktemp("arm-tls"))
-
-
-@pytest.fixture(scope="module")
 def acr(tmp_path_factory, tls_files) -> Iterator[tuple[Registry, AcrAuthFront]]:
     """The real registry (TLS, token auth) behind ACR's token endpoints, images pushed once: the
     tests change only what ARM says."""
@@ -182,7 +176,7 @@ def acr(tmp_path_factory, tls_files) -> Iterator[tuple[Registry, AcrAuthFront]]:
 
 
 @pytest.fixture
-def stack(acr, tls_files, arm_certs, tmp_path) -> Iterator[Stack]:
+def stack(acr, tls_files, tmp_path) -> Iterator[Stack]:
     reg, front = acr
     front.reset(TOKEN)
     arm = Arm()
@@ -196,7 +190,7 @@ def stack(acr, tls_files, arm_certs, tmp_path) -> Iterator[Stack]:
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         closed_port = closed.getsockname()[1]
-    with serve_arm(arm, tmp_path, arm_certs) as server:
+    with serve_arm(arm, tls_files) as server:
         yield Stack(arm, server, reg, front, tls_files, tmp_path, closed_port)
 
 

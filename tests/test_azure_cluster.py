@@ -5,7 +5,6 @@ pools as target platforms and scheduling filter."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from arm_fake import (
@@ -16,8 +15,8 @@ from arm_fake import (
     cluster_id,
     managed_cluster,
     serve_arm,
-    write_certificates,
 )
+from registry_server import TLSFiles
 
 from gate.azure.arm import CLOUDS, ArmSession, AzureError
 from gate.azure.cluster import read_cluster
@@ -47,11 +46,6 @@ def pools() -> list[dict]:
     ]
 
 
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
-    return write_certificates(tmp_path_factory.mktemp("arm-tls"))
-
-
 @pytest.fixture
 def arm() -> Arm:
     found = Arm()
@@ -64,8 +58,8 @@ def arm() -> Arm:
 
 
 @pytest.fixture
-def session(arm: Arm, certs: tuple[Path, Path, Path], tmp_path: Path) -> Iterator[ArmSession]:
-    with serve_arm(arm, tmp_path, certs) as server:
+def session(arm: Arm, tls_files: TLSFiles) -> Iterator[ArmSession]:
+    with serve_arm(arm, tls_files) as server:
         yield ArmSession(
             CLOUDS["AzureCloud"],
             credential=StaticCredential(),

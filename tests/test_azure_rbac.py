@@ -5,7 +5,6 @@ built-in and custom roles, notActions, and ACR's ABAC mode with repository condi
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from arm_fake import (
@@ -23,8 +22,8 @@ from arm_fake import (
     registry_id,
     rg_id,
     serve_arm,
-    write_certificates,
 )
+from registry_server import TLSFiles
 
 from gate.azure.arm import CLOUDS, ArmDenied, ArmSession
 from gate.azure.rbac import PullVerdict, RoleReader, decide
@@ -33,11 +32,6 @@ KUBELET = "6f0c9d1e-2b3a-4c5d-8e9f-0a1b2c3d4e5f"
 GROUP = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
 CONTOSO = registry_id("rg-acr", "contoso")
 ABAC = registry_id("rg-acr", "contosoabac")
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
-    return write_certificates(tmp_path_factory.mktemp("arm-tls"))
 
 
 @pytest.fixture
@@ -52,8 +46,8 @@ def arm() -> Arm:
 
 
 @pytest.fixture
-def session(arm: Arm, certs: tuple[Path, Path, Path], tmp_path: Path) -> Iterator[ArmSession]:
-    with serve_arm(arm, tmp_path, certs) as server:
+def session(arm: Arm, tls_files: TLSFiles) -> Iterator[ArmSession]:
+    with serve_arm(arm, tls_files) as server:
         yield ArmSession(
             CLOUDS["AzureCloud"],
             credential=StaticCredential(),

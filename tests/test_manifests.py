@@ -937,12 +937,37 @@ def test_directory_without_manifests_is_an_input_error():
     assert str(caught.value) == f"{empty}: no manifests found (*.yaml, *.yml, *.json)"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
+def input_error_as_nobody(paths: list[str]) -> str:
+    """collect_files in a forked child running as nobody (root reads every file): the error."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            try:
+                collect_files(paths)
+                message = "no error"
+            except InputError as exc:
+                message = str(exc)
+            os.write(write_end, message.encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    with os.fdopen(read_end) as pipe:
+        return pipe.read()
+
+
 def test_unreadable_file_is_an_input_error(tmp_path):
     path = tmp_path / "secret.yaml"
     path.write_text(POD)
     path.chmod(0)
-    with pytest.raises(InputError, match="permission denied"):
+    tmp_path.chmod(0o755)
+    if os.geteuid() == 0:
+        assert input_error_as_nobody([str(path)]) == f"{path}: Permission denied"
+        return
+    with pytest.raises(InputError, match="Permission denied"):
         collect_files([str(path)])
 
 

@@ -130,7 +130,7 @@ class RegistryClient:
             trust_env=True,
             headers={"User-Agent": USER_AGENT},
         )
-        # Made on first use: loading the trust store costs ~80 ms, wasted when every registry
+        # Made on first use: loading the trust store costs ~100 ms here, wasted when every registry
         # of the run is one named insecure.
         self._verified: httpx.Client | None = None
         self._unverified: httpx.Client | None = None
