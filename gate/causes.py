@@ -668,6 +668,30 @@ CATALOG: dict[str, Cause] = {
             },
         ),
         Cause(
+            id="acr-role-wildcard",
+            severity=Severity.WARNING,
+            title="Pull granted only through a wildcard in a custom role",
+            status="",
+            signature="Custom role grants pull on {registry} only through a wildcard action",
+            meaning="ACR honours wildcard actions in custom roles (Microsoft.ContainerRegistry/*,"
+            " */read, *) only in tenants set up with Azure Resource Manager Private Link;"
+            " elsewhere each action must be listed. pullgate cannot tell which kind of tenant"
+            " this is, so whether the kubelet can pull is not known.",
+            cause="The {identity} of cluster {cluster} pulls only through {wildcard}.",
+            fixes={
+                "default": "List the action in the custom role: add"
+                " Microsoft.ContainerRegistry/registries/pull/read to its actions (in ABAC"
+                " mode Microsoft.ContainerRegistry/registries/repositories/content/read and"
+                " .../metadata/read to its dataActions): az role definition update"
+                " --role-definition <role.json>; or assign AcrPull instead: az aks update -g"
+                " {resource_group} -n {cluster} --attach-acr {acr_ref}.",
+            },
+            confirm={
+                "default": "az role assignment list --assignee {object_id} --scope"
+                " {registry_id} --include-inherited --include-groups -o table",
+            },
+        ),
+        Cause(
             id="azure-forbidden",
             severity=Severity.WARNING,
             title="Azure read denied",

@@ -42,6 +42,7 @@ CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
 REPO_READER = "b93aa761-3e63-49ed-ac28-beffa264f7ac"
 REPO_CONTRIBUTOR = "2efddaa5-3f1f-4df3-97df-af3f13818f4c"
+DATA_IMPORTER = "577a9874-89fd-4f24-9dbd-b5034d0ad23a"
 _REPO = "Microsoft.ContainerRegistry/registries/repositories"
 BUILT_IN = {
     ACR_PULL: ("AcrPull", {"actions": ["Microsoft.ContainerRegistry/registries/pull/read"]}),
@@ -75,6 +76,16 @@ BUILT_IN = {
     REPO_READER: (
         "Container Registry Repository Reader",
         {"dataActions": [f"{_REPO}/content/read", f"{_REPO}/metadata/read"]},
+    ),
+    DATA_IMPORTER: (
+        "Container Registry Data Importer and Data Reader",
+        {
+            "actions": [
+                "Microsoft.ContainerRegistry/registries/importImage/action",
+                "Microsoft.ContainerRegistry/registries/pull/read",
+                "Microsoft.ContainerRegistry/registries/read",
+            ]
+        },
     ),
     REPO_CONTRIBUTOR: (
         "Container Registry Repository Contributor",

@@ -11,6 +11,7 @@ from arm_fake import (
     ACR_PULL,
     ACR_PUSH,
     CONTRIBUTOR,
+    DATA_IMPORTER,
     READER,
     REPO_CONTRIBUTOR,
     REPO_READER,
@@ -105,14 +106,39 @@ def test_another_principals_pull_does_not_count(arm, session):
     assert verdict(session).can_pull is False
 
 
-def test_custom_role_with_a_wildcard_action_grants_pull(arm, session):
+def test_custom_role_granting_pull_only_through_a_wildcard_is_not_known(arm, session):
     role = arm.add_custom_role(
         "Registry reader (custom)", {"actions": ["Microsoft.ContainerRegistry/registries/*/read"]}
     )
     arm.assign(CONTOSO, role, KUBELET)
     result = verdict(session)
-    assert result.can_pull is True
-    assert result.granted_by == ("custom role Registry reader (custom) at the registry",)
+    assert result.can_pull is None
+    assert result.wildcard == ("custom role Registry reader (custom) at the registry",)
+
+
+def test_custom_role_listing_the_pull_action_grants_pull(arm, session):
+    role = arm.add_custom_role(
+        "Registry puller (custom)",
+        {
+            "actions": [
+                "Microsoft.ContainerRegistry/*",
+                "Microsoft.ContainerRegistry/registries/pull/read",
+            ]
+        },
+    )
+    arm.assign(CONTOSO, role, KUBELET)
+    result = verdict(session)
+    assert result.can_pull is True and result.wildcard == ()
+
+
+def test_custom_role_with_only_a_wildcard_data_action_in_abac_mode_is_not_known(arm, session):
+    role = arm.add_custom_role(
+        "Repository reader (custom)", {"dataActions": ["Microsoft.ContainerRegistry/*"]}
+    )
+    arm.assign(ABAC, role, KUBELET)
+    result = verdict(session, registry=ABAC)
+    assert result.can_pull is None
+    assert result.wildcard == ("custom role Repository reader (custom) at the registry",)
 
 
 def test_not_actions_take_pull_away_from_a_wildcard(arm, session):
@@ -158,6 +184,15 @@ def test_a_management_group_assignment_counts(arm, session):
     arm.management_groups.append(mg)
     arm.assign(mg, ACR_PULL, KUBELET)
     assert verdict(session).granted_by == ("AcrPull at management group platform",)
+
+
+@pytest.mark.parametrize("abac", [False, True])
+def test_data_importer_and_data_reader_pulls_in_both_modes(arm, session, abac):
+    target = ABAC if abac else CONTOSO
+    arm.assign(target, DATA_IMPORTER, KUBELET)
+    result = verdict(session, registry=target)
+    assert result.can_pull is True
+    assert result.granted_by == ("Container Registry Data Importer and Data Reader at the registry",)
 
 
 def test_repository_roles_do_nothing_outside_abac_mode(arm, session):

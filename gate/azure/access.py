@@ -171,8 +171,10 @@ class AksPullAccess:
             verdict = decide(state.grants.grants, registry.id, registry.abac, ctx.ref.path)
             state.verdicts[ctx.ref.path] = verdict
         access.node_identity = verdict.can_pull
-        if verdict.can_pull is None:
+        if verdict.can_pull is None and verdict.unevaluated:
             findings.append(self._unevaluated(ctx, registry, verdict))
+        elif verdict.can_pull is None:
+            findings.append(self._wildcard(ctx, registry, verdict))
         elif verdict.can_pull is False and not access.secret_works:
             findings.append(self._not_attached(ctx, registry, verdict, access))
             self.reported.add(id(ctx))
@@ -345,6 +347,18 @@ class AksPullAccess:
             evidence="; ".join(verdict.unevaluated),
             extra={"conditions": list(verdict.unevaluated)},
             unevaluated="; ".join(verdict.unevaluated),
+            **self._common(registry),
+        )
+
+
+    def _wildcard(self, ctx: UseContext, registry: RegistryInfo, verdict: PullVerdict) -> Finding:
+        roles = "; ".join(verdict.wildcard)
+        return finding_for(
+            "acr-role-wildcard",
+            ctx,
+            evidence=f"{self.cluster.identity.describe()} {verdict.summary()}",
+            extra={"wildcard_roles": list(verdict.wildcard)},
+            wildcard=roles,
             **self._common(registry),
         )
 

@@ -13,6 +13,12 @@ Default mode: a role grants pull when one of its permission blocks has an action
 (`.../registries/repositories/content/read`, from Container Registry Repository Reader,
 Writer, Contributor or custom roles) and a condition on the assignment must let the repository
 through; AcrPull, AcrPush, Owner, Contributor and Reader grant nothing there.
+
+Built-in roles are judged by ACR's roles directory (BUILT_IN_PULL), not by their permissions alone:
+"Container Registry Data Importer and Data Reader" pulls in both modes through its
+`registries/pull/read` action. Custom roles are judged by their permissions; a custom role that
+reaches the pull action only through a wildcard is honoured only in tenants with ARM Private Link
+(ACR custom roles page), which pullgate cannot see: such a grant is reported, not counted silently.
 """
 
 from __future__ import annotations
@@ -33,6 +39,40 @@ ABAC_READER = "Container Registry Repository Reader"
 
 
 @dataclass(frozen=True)
+class PullRule:
+    """Whether a built-in role lets a principal pull, per registry role-assignment mode."""
+
+    name: str
+    legacy: bool  # roleAssignmentMode LegacyRegistryPermissions ("RBAC Registry Permissions")
+    abac: bool  # AbacRepositoryPermissions ("RBAC Registry + ABAC Repository Permissions")
+
+
+# ACR's roles directory, "Azure Container Registry Entra permissions and role assignments overview"
+# and "roles directory reference" (learn.microsoft.com/azure/container-registry/
+# container-registry-rbac-built-in-roles-directory-reference): AcrPull, AcrPush and the
+# Owner / Contributor / Reader roles pull only in "RBAC Registry Permissions" mode; in "RBAC Registry
+# + ABAC Repository Permissions" mode pull comes from the Container Registry Repository roles
+# (conditions optional) and from "Container Registry Data Importer and Data Reader", which the
+# directory lists as able to pull in both modes (no conditions). Keyed by role definition GUID.
+BUILT_IN_PULL: dict[str, PullRule] = {
+    "7f951dda-4ed3-4680-a7ca-43fe172d538d": PullRule("AcrPull", True, False),
+    "8311e382-0749-4cb8-b61a-304f252e45ec": PullRule("AcrPush", True, False),
+    "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": PullRule("Owner", True, False),
+    "b24988ac-6180-42a0-ab88-20f7382dd24c": PullRule("Contributor", True, False),
+    "acdd72a7-3385-48ef-bd42-f606fba81ae7": PullRule("Reader", True, False),
+    "b93aa761-3e63-49ed-ac28-beffa264f7ac": PullRule(
+        "Container Registry Repository Reader", False, True
+    ),
+    "2efddaa5-3f1f-4df3-97df-af3f13818f4c": PullRule(
+        "Container Registry Repository Contributor", False, True
+    ),
+    "577a9874-89fd-4f24-9dbd-b5034d0ad23a": PullRule(
+        "Container Registry Data Importer and Data Reader", True, True
+    ),
+}
+
+
+@dataclass(frozen=True)
 class Permission:
     actions: tuple[str, ...] = ()
     not_actions: tuple[str, ...] = ()
@@ -49,6 +89,15 @@ class Permission:
             glob_matches(p, action) for p in self.not_data_actions
         )
 
+    def lists(self, action: str, data: bool = False) -> bool:
+        """The action named literally (no wildcard), and not taken away."""
+        listed, taken = (
+            (self.data_actions, self.not_data_actions) if data else (self.actions, self.not_actions)
+        )
+        return any(p.lower() == action.lower() for p in listed) and not any(
+            glob_matches(p, action) for p in taken
+        )
+
 
 @dataclass(frozen=True)
 class Role:
@@ -62,6 +111,24 @@ class Role:
 
     def grants_data(self, action: str) -> bool:
         return any(p.allows_data(action) for p in self.permissions)
+
+    def wildcard_only(self, action: str, data: bool = False) -> bool:
+        """A custom role that reaches `action` only through a wildcard pattern."""
+        if not self.custom:
+            return False
+        granted = self.grants_data(action) if data else self.grants(action)
+        return granted and not any(p.lists(action, data) for p in self.permissions)
+
+    @property
+    def guid(self) -> str:
+        return self.id.rstrip("/").rsplit("/", 1)[-1].lower()
+
+    def pulls(self, abac: bool) -> bool | None:
+        """The roles directory's answer for a built-in role it lists; None otherwise."""
+        rule = None if self.custom else BUILT_IN_PULL.get(self.guid)
+        if rule is None:
+            return None
+        return rule.abac if abac else rule.legacy
 
     @property
     def label(self) -> str:
@@ -111,6 +178,9 @@ class PullVerdict:
     held: tuple[str, ...] = ()  # every assignment that applies, described
     not_honoured: tuple[str, ...] = ()  # would grant in the other mode, or conditioned out
     unevaluated: tuple[str, ...] = ()
+    # custom roles that grant pull only through a wildcard action (honoured only in tenants with
+    # ARM Private Link)
+    wildcard: tuple[str, ...] = ()
 
     def summary(self) -> str:
         if self.held:
@@ -157,8 +227,40 @@ def applies(assignment: Assignment, registry_id: str) -> bool:
     return scope_covers(assignment.scope, registry_id) or is_management_group(assignment.scope)
 
 
+def _legacy_grant(role: Role, text: str) -> tuple[str, str]:
+    """(kind, text) of a grant in the default mode: granted / wildcard / not_honoured / ''."""
+    listed = role.pulls(abac=False)
+    if listed is not None:
+        if listed:
+            return "granted", text
+        if role.grants_data(CONTENT_READ):
+            return "not_honoured", f"{text} (repository roles need the registry in ABAC mode)"
+        return "", ""
+    if role.grants(PULL_ACTION):
+        if role.wildcard_only(PULL_ACTION):
+            return "wildcard", text
+        return "granted", text
+    if role.grants_data(CONTENT_READ):
+        return "not_honoured", f"{text} (repository roles need the registry in ABAC mode)"
+    return "", ""
+
+
+def _abac_role(role: Role) -> tuple[str, bool]:
+    """In ABAC mode: ("repository", conditions apply) for a role that reads repository content,
+    ("registry", False) for one that pulls registry-wide, ("", False) for none."""
+    listed = role.pulls(abac=True)
+    if listed is not None:
+        if not listed:
+            return "", False
+        repository = role.grants_data(CONTENT_READ)
+        return ("repository", True) if repository else ("registry", False)
+    if role.grants_data(CONTENT_READ):
+        return "repository", True
+    return "", False
+
+
 def decide(grants: Sequence[Grant], registry_id: str, abac: bool, repository: str) -> PullVerdict:
-    granted, not_honoured, unevaluated = [], [], []
+    granted, not_honoured, unevaluated, wildcard = [], [], [], []
     held = tuple(g.describe(registry_id) for g in grants)
     for grant in grants:
         role = grant.role
@@ -166,16 +268,20 @@ def decide(grants: Sequence[Grant], registry_id: str, abac: bool, repository: st
             continue
         text = grant.describe(registry_id)
         if not abac:
-            if role.grants(PULL_ACTION):
-                granted.append(text)
-            elif role.grants_data(CONTENT_READ):
-                not_honoured.append(f"{text} (repository roles need the registry in ABAC mode)")
+            kind, described = _legacy_grant(role, text)
+            {"granted": granted, "wildcard": wildcard, "not_honoured": not_honoured}.get(
+                kind, []
+            ).append(described)
             continue
-        if not role.grants_data(CONTENT_READ):
+        kind, conditioned = _abac_role(role)
+        if not kind:
             if role.grants(PULL_ACTION):
                 not_honoured.append(f"{text} (not honoured: the registry is in ABAC mode)")
             continue
-        if not grant.assignment.condition:
+        if role.wildcard_only(CONTENT_READ, data=True):
+            wildcard.append(text)
+            continue
+        if not conditioned or not grant.assignment.condition:
             granted.append(text)
             continue
         result = condition_allows(grant.assignment.condition, CONTENT_READ, repository)
@@ -188,7 +294,12 @@ def decide(grants: Sequence[Grant], registry_id: str, abac: bool, repository: st
     if granted:
         return PullVerdict(True, tuple(granted), held, tuple(not_honoured))
     return PullVerdict(
-        None if unevaluated else False, (), held, tuple(not_honoured), tuple(unevaluated)
+        None if unevaluated or wildcard else False,
+        (),
+        held,
+        tuple(not_honoured),
+        tuple(unevaluated),
+        tuple(wildcard),
     )
 
 
