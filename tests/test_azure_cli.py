@@ -103,3 +103,38 @@ def test_unreachable_resource_manager_is_a_one_line_error(tmp_path):
     message = str(caught.value)
     assert message.startswith(f"cannot reach Azure Resource Manager at https://127.0.0.1:{port}")
     assert "\n" not in message
+
+
+def _no_login_env(tmp_path: Path) -> dict[str, str]:
+    """A runner with no Azure login: no az CLI, no AZURE_* variables, an empty home. Managed
+    identity is left out of the chain (AZURE_TOKEN_CREDENTIALS=dev) so no probe leaves loopback."""
+    import os
+
+    home = tmp_path / "home"
+    home.mkdir()
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "MSI_", "IDENTITY_"))}
+    return keep | {
+        "HOME": str(home),
+        "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
+        "AZURE_CONFIG_DIR": str(home / ".azure"),
+        "AZURE_TOKEN_CREDENTIALS": "dev",
+    }
+
+
+@pytest.mark.parametrize("flags", [["--subscription", SUB], []])
+def test_aks_without_a_login_is_one_line_saying_nobody_is_logged_in(manifest, tmp_path, flags):
+    done = subprocess.run(
+        [sys.executable, "-m", "gate", "check", manifest, "--aks", "rg/aks", *flags],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_no_login_env(tmp_path),
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output
+    assert output.count("\n") == 1, output
+    assert "nobody is logged in to Azure" in output
+    for how in ("az login", "azure/login", "AzureCLI@2"):
+        assert how in output
+    assert "DefaultAzureCredential" not in output and "subscription" not in output.lower()

@@ -80,6 +80,42 @@ class AzureError(Exception):
         self.status = status
 
 
+NO_LOGIN = (
+    "nobody is logged in to Azure: log in first (az login on a workstation; the azure/login"
+    " action in GitHub Actions; an AzureCLI@2 task in Azure Pipelines; or workload identity:"
+    " AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_FEDERATED_TOKEN_FILE)"
+)
+
+
+def quiet_azure_logging() -> None:
+    """azure-identity logs every credential it tried as WARNING; with no handler configured,
+    Python's last-resort handler prints them all to stderr. pullgate says it in one line."""
+    import logging
+
+    azure = logging.getLogger("azure")
+    if not any(isinstance(h, logging.NullHandler) for h in azure.handlers):
+        azure.addHandler(logging.NullHandler())
+
+
+def nobody_logged_in(credential: object, scope: str) -> bool:
+    """True when every credential of a chain (DefaultAzureCredential) is unavailable: no login
+    at all, as opposed to a login Azure refused."""
+    from azure.identity import CredentialUnavailableError
+
+    chain = getattr(credential, "credentials", None)
+    if not chain:
+        return False
+    for member in chain:
+        try:
+            member.get_token(scope)
+        except CredentialUnavailableError:
+            continue
+        except Exception:  # noqa: BLE001 - a credential that tried and failed: someone is there
+            return False
+        return False
+    return True
+
+
 class ArmDenied(Exception):
     """ARM answered 403 for a read pullgate needs; the checks that need it report it."""
 
@@ -145,6 +181,7 @@ class ArmSession:
             if self._credential is None:
                 from azure.identity import DefaultAzureCredential
 
+                quiet_azure_logging()
                 self._credential = DefaultAzureCredential(authority=self.cloud.authority)
             return self._credential
 
@@ -206,6 +243,7 @@ class ArmSession:
         try:
             return fn()
         except ClientAuthenticationError as exc:
+            self.require_login()
             raise AzureError(
                 f"Azure refused the credential for {operation}: {_arm_message(exc)}. Log in first"
                 " (az login; azure/login in GitHub Actions; AzureCLI@2 in Azure Pipelines; or"
@@ -229,6 +267,11 @@ class ArmSession:
                 f" {_first_line(exc)}"
             ) from None
 
+    def require_login(self) -> None:
+        """AzureError(NO_LOGIN) when no credential of the chain is available at all."""
+        if nobody_logged_in(self.credential, self.cloud.arm_scope):
+            raise AzureError(NO_LOGIN)
+
     def token(self, scope: str) -> str:
         """An Entra access token for `scope` (never printed)."""
         from azure.core.exceptions import ClientAuthenticationError
@@ -236,6 +279,7 @@ class ArmSession:
         try:
             return self.credential.get_token(scope).token
         except ClientAuthenticationError as exc:
+            self.require_login()
             raise AzureError(
                 f"no Azure credential for {scope}: {_first_line(exc)}. Log in first (az login,"
                 " azure/login, AzureCLI@2, or workload identity)"

@@ -22,11 +22,15 @@ class AksCluster:
     pools: tuple[Pool, ...] = ()
 
 
-def resolve_subscription(options: AksOptions) -> str:
+def resolve_subscription(options: AksOptions, session: ArmSession | None = None) -> str:
+    """The cluster's subscription; with none to be found and nobody logged in, the missing
+    login is the error (it is the first thing to fix)."""
     from gate.azure.arm import default_subscription
 
     found = options.cluster.subscription or options.subscription or default_subscription()
     if not found:
+        if session is not None:
+            session.require_login()
         raise AzureError(
             "--aks: which subscription? Pass --subscription ID, a cluster resource id, or set"
             " the Azure CLI's (az account set -s ID) or AZURE_SUBSCRIPTION_ID"

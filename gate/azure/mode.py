@@ -47,7 +47,7 @@ class AksMode:
         exchange_url: Callable[[str], str] = acr_exchange_url,
     ) -> None:
         self.session = session
-        subscription = resolve_subscription(options)
+        subscription = resolve_subscription(options, session)
         self.cluster = read_cluster(session, options, subscription)
         self.pools = (
             PoolTargets(self.cluster.pools, self.cluster.name) if self.cluster.pools else None
