@@ -158,6 +158,9 @@ CATALOG: dict[str, Cause] = {
             meaning="The registry refused the credentials presented, or none were presented.",
             cause="{who}",
             fixes={
+                "acr-pipeline": "The nodes get in; give the pipeline's identity pull so pullgate"
+                " can check the image: az role assignment create {pipeline_assignee} --role"
+                ' "{pull_role}" --scope {registry_id}',
                 "acr": "Attach the registry to the cluster: az aks update -g {resource_group} -n"
                 " {cluster} --attach-acr {acr}; or create a pull secret in the pod's namespace:"
                 " kubectl create secret docker-registry {secret_name} -n {namespace}"
@@ -238,6 +241,20 @@ CATALOG: dict[str, Cause] = {
             meaning="The registry's host name does not resolve.",
             cause="A typo in the host, or a private endpoint without a linked private DNS zone.",
             fixes={
+                "aks-zone-missing": "Create the zone, link it to the nodes' VNet and let the"
+                " private endpoint keep its records: az network private-dns zone create -g"
+                " {zone_rg} -n {zone}; az network private-dns link vnet create -g {zone_rg} -z"
+                " {zone} -n {vnet_name}-link -v {vnet_id} -e false; az network private-endpoint"
+                " dns-zone-group create -g {pe_rg} --endpoint-name {pe_name} -n default"
+                " --private-dns-zone {zone} --zone-name registry",
+                "aks-zone-unlinked": "Link zone {zone} to the nodes' VNet: az network private-dns"
+                " link vnet create -g {zone_rg} -z {zone} -n {vnet_name}-link -v {vnet_id} -e"
+                " false",
+                "aks-record-missing": "Add the A record for {registry_hostname} to {zone}: az"
+                " network private-dns record-set a add-record -g {zone_rg} -z {zone} -n {record}"
+                " -a {record_address}; or let the private endpoint keep its records: az network"
+                " private-endpoint dns-zone-group create -g {pe_rg} --endpoint-name {pe_name} -n"
+                " default --private-dns-zone {zone_id} --zone-name registry",
                 "acr": "Check the name: nslookup {registry_hostname}. For a private endpoint"
                 " link the privatelink.azurecr.io zone to the cluster VNet.",
                 "default": "Check the host name in {file}:{line}: nslookup {registry_hostname}.",
@@ -268,6 +285,14 @@ CATALOG: dict[str, Cause] = {
             meaning="The name resolves but the connection fails: refused, reset or timed out.",
             cause="A firewall, NSG or egress rule blocks the path, or the registry is down.",
             fixes={
+                "aks-no-private-path": "Give the nodes a private path to {acr}: a private"
+                " endpoint in their VNet: az network private-endpoint create -g {vnet_rg} -n"
+                " {acr}-aks-pe --vnet-name {vnet_name} --subnet <subnet> --private-connection-"
+                "resource-id {registry_id} --group-id registry --connection-name {acr}-aks (or"
+                " peer {vnet_name} with the endpoint's VNet {pe_vnet}); then its"
+                " privatelink.azurecr.io zone linked to {vnet_name}.",
+                "aks-firewall-deny": "Allow the nodes' egress IPs ({egress_ips}) in the registry"
+                " firewall: {ip_rule_commands}",
                 "acr": "Allow egress to {registry_host}:443 and the data endpoints"
                 " ({acr}.<region>.data.azurecr.io or *.blob.core.windows.net): curl -v"
                 " https://{registry_host}/v2/",
@@ -689,6 +714,62 @@ CATALOG: dict[str, Cause] = {
             confirm={
                 "default": "az role assignment list --assignee {object_id} --scope"
                 " {registry_id} --include-inherited --include-groups -o table",
+            },
+        ),
+        Cause(
+            id="aks-custom-dns",
+            severity=Severity.WARNING,
+            title="Nodes resolve through custom DNS servers",
+            status="",
+            signature="{registry}: the nodes' VNet resolves through {dns_servers}",
+            meaning="The nodes' VNet uses custom DNS servers, so whether the nodes resolve the"
+            " registry to its private endpoint cannot be proven from Azure Resource Manager.",
+            cause="The DNS servers must send {zone} queries to Azure DNS (168.63.129.16) from a"
+            " VNet linked to the zone, or host the records themselves.",
+            fixes={
+                "default": "Check it from a node: kubectl debug node/<node> -it"
+                " --image=busybox:1.36 -- nslookup {registry_hostname}{expect}; on the DNS"
+                " servers ({dns_servers}) forward {zone} to 168.63.129.16.",
+            },
+            confirm={
+                "default": "kubectl debug node/<node> -it --image=busybox:1.36 -- nslookup"
+                " {registry_hostname}",
+            },
+        ),
+        Cause(
+            id="aks-egress-firewall",
+            severity=Severity.WARNING,
+            title="Egress firewall rules do not cover the registry",
+            status="ErrImagePull",
+            signature=_PULL + 'failed to do request: Head "https://{registry_host}/v2/{repository}'
+            '/manifests/{reference}": dial tcp {registry_host}:443: i/o timeout',
+            meaning="The nodes' egress goes through an Azure Firewall (outboundType"
+            " userDefinedRouting) whose Allow rules, read from ARM, do not cover the registry's"
+            " endpoints; a pull is dropped unless another rule (read-only view) lets it out.",
+            cause="No application rule for {missing_fqdns}, and no network rule with the"
+            " AzureContainerRegistry service tag, in firewall {firewall} (policy {policy}).",
+            fixes={
+                "default": "Allow them in policy {policy}: az network firewall policy"
+                " rule-collection-group collection add-filter-collection -g {policy_rg}"
+                " --policy-name {policy} --rule-collection-group-name <group> --name allow-acr"
+                " --collection-priority <priority> --action Allow --rule-name acr --rule-type"
+                " ApplicationRule --protocols Https=443 --source-addresses '*' --target-fqdns"
+                " {missing_fqdns}",
+            },
+        ),
+        Cause(
+            id="aks-egress-unknown",
+            severity=Severity.WARNING,
+            title="Nodes' egress IPs unknown",
+            status="",
+            signature="{registry}: firewall denies by default; the nodes' egress IPs are unknown",
+            meaning="The registry firewall admits only listed IP ranges, and pullgate could not"
+            " learn from ARM which public IPs the nodes leave from ({via}).",
+            cause="Without the egress IPs it is not known whether the nodes are admitted.",
+            fixes={
+                "default": "Find the nodes' egress IP (kubectl run ip --rm -it"
+                " --image=curlimages/curl -- curl -s ifconfig.me) and allow it: az acr"
+                " network-rule add -n {acr} --ip-address <egress-ip>",
             },
         ),
         Cause(

@@ -118,7 +118,7 @@ class Stack:
         manifest: str,
         aks: str = "rg-aks/aks-prod",
         dns: dict[str, list[str]] | None = None,
-        data_port: int | None = None,
+        data_url: Callable[[str], str] | None = None,
         cluster: object = None,
         **aks_options: object,
     ) -> Outcome:
@@ -138,13 +138,17 @@ class Stack:
             session=self.session(),
             is_registry=lambda host: host == self.host,
             resolve=self.resolver(dns if dns is not None else DNS),
-            data_port=data_port or self.registry_port,
+            data_url=data_url or self.data_url(),
             exchange_url=self.front.exchange_url,
         )
 
     @property
     def registry_port(self) -> int:
         return int(self.host.rsplit(":", 1)[1])
+
+    def data_url(self, port: int | None = None) -> Callable[[str], str]:
+        """Data endpoints served by the registry itself (it answers /v2/ with 401)."""
+        return lambda host: f"https://127.0.0.1:{port or self.registry_port}/v2/"
 
 
 @pytest.fixture(scope="module")
@@ -334,25 +338,39 @@ def test_anonymous_pull_needs_no_identity_and_is_noted(stack):
 # ---- registry posture -----------------------------------------------------------------------
 
 
+def runner_only(stack: Stack) -> None:
+    """The nodes' network view cannot be read: findings come from the runner alone."""
+    stack.arm.forbidden.add(f"/subscriptions/{SUB}/resourcegroups/mc_rg-aks_aks-prod_westeurope")
+
+
 def test_data_endpoint_that_does_not_resolve_is_a_dns_error_naming_it(stack):
     stack.arm.assign(ACR, ACR_PULL, KUBELET)
-    finding = only(stack.run(deployment(stack.image("team-a/api")), dns={}), "dns")
+    stack.arm.registries[0]["properties"]["publicNetworkAccess"] = "Disabled"
+    runner_only(stack)
+    outcome = stack.run(
+        deployment(stack.image("team-a/api")),
+        dns={"127.0.0.1": ["10.1.0.4"]},
+        data_url=lambda host: "https://no-such-host.invalid/v2/",
+    )
+    finding = only(outcome, "dns")
     assert f"lookup {DATA_ENDPOINT}: no such host" in finding.signature
-    assert finding.evidence.startswith(f"data endpoint {DATA_ENDPOINT} of contoso:")
+    assert finding.evidence.startswith(
+        f"from the runner: data endpoint {DATA_ENDPOINT} of contoso:"
+    )
     assert f"nslookup {DATA_ENDPOINT}. For a private endpoint link the privatelink" in finding.fix
 
 
 def test_data_endpoint_refusing_connections_is_unreachable(stack):
     stack.arm.assign(ACR, ACR_PULL, KUBELET)
+    stack.arm.registries[0]["properties"]["publicNetworkAccess"] = "Disabled"
+    runner_only(stack)
     outcome = stack.run(
         deployment(stack.image("team-a/api")),
-        dns={DATA_ENDPOINT: ["127.0.0.1"]},
-        data_port=stack.closed_port,
+        dns={"127.0.0.1": ["10.1.0.4"]},
+        data_url=stack.data_url(stack.closed_port),
     )
     finding = only(outcome, "unreachable")
-    assert f"dial tcp 127.0.0.1:{stack.closed_port}: connect: connection refused" in (
-        finding.evidence
-    )
+    assert "connect: connection refused" in finding.evidence
 
 
 def test_reachable_data_endpoint_gives_no_finding(stack):

@@ -112,7 +112,9 @@ def _no_login_env(tmp_path: Path) -> dict[str, str]:
 
     home = tmp_path / "home"
     home.mkdir()
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "MSI_", "IDENTITY_"))}
+    keep = {
+        k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "MSI_", "IDENTITY_"))
+    }
     return keep | {
         "HOME": str(home),
         "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",

@@ -192,7 +192,9 @@ def test_data_importer_and_data_reader_pulls_in_both_modes(arm, session, abac):
     arm.assign(target, DATA_IMPORTER, KUBELET)
     result = verdict(session, registry=target)
     assert result.can_pull is True
-    assert result.granted_by == ("Container Registry Data Importer and Data Reader at the registry",)
+    assert result.granted_by == (
+        "Container Registry Data Importer and Data Reader at the registry",
+    )
 
 
 def test_repository_roles_do_nothing_outside_abac_mode(arm, session):

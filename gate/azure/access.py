@@ -11,18 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from gate.azure.arm import ArmDenied
+from gate.azure.arm import ArmDenied, ArmNotFound
 from gate.azure.cluster import AksCluster
-from gate.azure.rbac import PullVerdict, RegistryGrants, RoleReader, decide
+from gate.azure.network import NodeNetwork, NodeProblem, NodeView
+from gate.azure.rbac import ABAC_READER, PullVerdict, RegistryGrants, RoleReader, decide
 from gate.azure.registry import (
     Reach,
     RegistryFinder,
     RegistryInfo,
     RegistryLookup,
     Resolver,
+    endpoint_url,
     probe_endpoint,
+    proxied,
     resolve_host,
     system_resolve,
 )
@@ -34,6 +37,8 @@ from gate.manifests import Bundle
 from gate.registry.hosts import is_acr
 
 LOGIN_BROKEN = ("dns", "unreachable", "tls")
+RUNNER = "from the runner"
+NODES = "from the nodes (per ARM)"
 
 
 @dataclass
@@ -45,6 +50,7 @@ class RegistryState:
     login: Reach | None = None  # the login server as the runner resolves it
     data_endpoints: dict[str, Reach] = field(default_factory=dict)
     verdicts: dict[str, PullVerdict] = field(default_factory=dict)
+    nodes: NodeView | None = None  # the nodes' network view, None when it could not be read
 
     @property
     def registry(self) -> RegistryInfo | None:
@@ -67,20 +73,27 @@ class AksPullAccess:
         roles: RoleReader,
         timeout: float = 10.0,
         resolve: Resolver = system_resolve,
-        data_port: int = 443,
         is_registry: Callable[[str], bool] = is_acr,
+        data_url: Callable[[str], str] = endpoint_url,
+        ca_file: str | None = None,
+        network: NodeNetwork | None = None,
+        pipeline: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.cluster = cluster
+        self.network = network
+        self.pipeline = pipeline  # the object id pullgate's own Azure login runs as
         self.finder = finder
         self.roles = roles
         self.timeout = timeout
         self.resolve = resolve
-        self.data_port = data_port
+        self.data_url = data_url
+        self.ca_file = ca_file
         self.is_registry = is_registry
         self.states: dict[str, RegistryState] = {}
         self.reported: set[int] = set()  # ids of contexts that got an acr-not-attached finding
         self.notes: dict[str, None] = {}
         self._first: dict[str, int] = {}  # registry domain -> id of its first use
+        self._runner_refused: dict[int, str] = {}  # use -> the pipeline's own 401, folded in
 
     # ---- reading, once per registry ------------------------------------------------------
 
@@ -104,6 +117,8 @@ class AksPullAccess:
         state = RegistryState(domain, self.finder.find(domain))
         registry = state.registry
         object_id = self.cluster.identity.object_id
+        if registry is not None:
+            state.nodes = self._node_view(registry)
         if registry is None or object_id is None:
             return state
         try:
@@ -129,7 +144,7 @@ class AksPullAccess:
             registry = state.registry
             if registry is None or not login_ok.get(domain, False):
                 continue
-            if registry.restricted:
+            if registry.restricted and not proxied(state.domain.split(":")[0]):
                 jobs.append((state, None))
             jobs += [(state, host) for host in registry.data_endpoints]
         if not jobs:
@@ -141,14 +156,130 @@ class AksPullAccess:
                 state.login = resolve_host(state.domain.split(":")[0], self.timeout, self.resolve)
             else:
                 state.data_endpoints[host] = probe_endpoint(
-                    host, self.data_port, self.timeout, self.resolve
+                    host, self.data_url(host), self.timeout, self.ca_file
                 )
 
         with ThreadPoolExecutor(max_workers=min(8, len(jobs))) as pool:
             list(pool.map(run, jobs))
 
+    def _node_view(self, registry: RegistryInfo) -> NodeView | None:
+        if self.network is None or registry.network is None:
+            return None
+        try:
+            return self.network.predict(registry.network)
+        except (ArmDenied, ArmNotFound) as exc:
+            self._note(
+                f"{registry.name}: the nodes' network view was not read from ARM ({exc});"
+                " network findings are from the runner only"
+            )
+            return None
+
     def _note(self, message: str) -> None:
         self.notes.setdefault(message, None)
+
+    # ---- the registry check, merged with the nodes' view ------------------------------------
+
+    def merge(self, ctx: UseContext, found: list[Finding]) -> list[Finding]:
+        """The runner's registry findings for one use, judged against the nodes' view: a
+        network error the nodes share becomes the nodes' one finding with the runner's words in
+        its evidence; one only the runner meets says so; a 401 to pullgate's own login gets the
+        advice that fits the kubelet's verdict."""
+        state = self._state(ctx)
+        if state is None or state.registry is None:
+            return found
+        runner = [f for f in found if f.cause in LOGIN_BROKEN]
+        rest = []
+        for finding in found:
+            if finding.cause == "unauthorized":
+                rest += self._pipeline_refused(ctx, state, finding)
+            elif finding.cause not in LOGIN_BROKEN:
+                rest.append(finding)
+        view = state.nodes
+        if view is None:
+            return rest + runner
+        seen = [f"{f.evidence or f.signature}" for f in runner] + [
+            f"data endpoint {host}: {reach.detail}"
+            for host, reach in sorted(state.data_endpoints.items())
+            if reach.cause
+        ]
+        if view.errors:
+            return rest + [self._node_error(ctx, state, p, seen) for p in view.errors]
+        return rest + [
+            replace(f, evidence=f"{RUNNER}: {f.evidence}; {NODES}: reachable through {view.path}")
+            for f in runner
+        ]
+
+    def _state(self, ctx: UseContext) -> RegistryState | None:
+        if ctx.ref is None or ctx.never_pull or not self.is_registry(ctx.ref.domain):
+            return None
+        return self.states.get(ctx.ref.domain.lower())
+
+    def _node_error(
+        self, ctx: UseContext, state: RegistryState, problem: NodeProblem, seen: list[str]
+    ) -> Finding:
+        assert state.registry is not None
+        runner = f"; {RUNNER}: {'; '.join(seen)}" if seen else ""
+        host = problem.host
+        placeholders = _endpoint_placeholders(host) if host != state.domain else {}
+        return finding_for(
+            problem.cause,
+            ctx,
+            evidence=f"{NODES}: {problem.evidence}{runner}",
+            extra={"seen_from": "nodes (per ARM)", "host": host, "runner": seen},
+            fix_flavor=problem.flavor,
+            **(self._common(state.registry) | placeholders | problem.values),
+            detail=problem.detail,
+        )
+
+    def verdict_for(self, ctx: UseContext, state: RegistryState) -> PullVerdict | None:
+        registry = state.registry
+        if registry is None or state.grants is None or ctx.ref is None:
+            return None
+        verdict = state.verdicts.get(ctx.ref.path)
+        if verdict is None:
+            verdict = decide(state.grants.grants, registry.id, registry.abac, ctx.ref.path)
+            state.verdicts[ctx.ref.path] = verdict
+        return verdict
+
+    def _pipeline_refused(
+        self, ctx: UseContext, state: RegistryState, finding: Finding
+    ) -> list[Finding]:
+        """pullgate's own read got 401. When the kubelet cannot pull either, the node's finding
+        (acr-not-attached) carries it; when the kubelet can, the pipeline identity lacks pull."""
+        registry = state.registry
+        verdict = self.verdict_for(ctx, state)
+        assert registry is not None
+        if verdict is None or verdict.can_pull is None:
+            return [finding]
+        if verdict.can_pull is False and not registry.anonymous_pull:
+            self._runner_refused[id(ctx)] = finding.evidence or finding.signature
+            return []
+        oid = self.pipeline()
+        role = ABAC_READER if registry.abac else "AcrPull"
+        who = (
+            f"pullgate read {registry.login_server} with the pipeline's Azure login"
+            f" ({'object id ' + oid if oid else 'its identity'}), and the registry refused it;"
+            f" the nodes pull as the {self.cluster.identity.describe()}, which"
+            f" {verdict.summary().removeprefix('holds ')} and so gets in"
+        )
+        assignee = (
+            f"--assignee-object-id {oid} --assignee-principal-type ServicePrincipal"
+            if oid
+            else "--assignee $(az account show --query user.name -o tsv)"
+        )
+        return [
+            finding_for(
+                "unauthorized",
+                ctx,
+                evidence=f"{RUNNER}: {finding.evidence}" if finding.evidence else "",
+                extra={"pipeline_object_id": oid, "node_identity_can_pull": True},
+                fix_flavor="acr-pipeline",
+                who=who,
+                pipeline_assignee=assignee,
+                pull_role=role,
+                **self._common(registry),
+            )
+        ]
 
     # ---- assessing each image use --------------------------------------------------------
 
@@ -166,10 +297,8 @@ class AksPullAccess:
             if access.anonymous_ok is None:
                 access.anonymous_ok = True
             return findings
-        verdict = state.verdicts.get(ctx.ref.path)
-        if verdict is None:
-            verdict = decide(state.grants.grants, registry.id, registry.abac, ctx.ref.path)
-            state.verdicts[ctx.ref.path] = verdict
+        verdict = self.verdict_for(ctx, state)
+        assert verdict is not None
         access.node_identity = verdict.can_pull
         if verdict.can_pull is None and verdict.unevaluated:
             findings.append(self._unevaluated(ctx, registry, verdict))
@@ -243,8 +372,34 @@ class AksPullAccess:
                     **common,
                 )
             )
-        findings += self._network_findings(ctx, state, registry, common)
+        if state.nodes is not None:
+            findings += [self._node_warning(ctx, p, common) for p in state.nodes.warnings]
+            self._runner_only_notes(state, registry)
+        else:
+            findings += self._network_findings(ctx, state, registry, common)
         return findings
+
+    def _node_warning(self, ctx: UseContext, problem: NodeProblem, common: dict) -> Finding:
+        return finding_for(
+            problem.cause,
+            ctx,
+            evidence=f"{NODES}: {problem.evidence}",
+            extra={"seen_from": "nodes (per ARM)", "host": problem.host},
+            **(common | problem.values),
+        )
+
+    def _runner_only_notes(self, state: RegistryState, registry: RegistryInfo) -> None:
+        """Data endpoints the runner cannot reach while the nodes can: pullgate downloads no
+        layers, so only the nodes' view counts; said once."""
+        view = state.nodes
+        if view is None or view.errors:
+            return
+        for host, reach in sorted(state.data_endpoints.items()):
+            if reach.cause:
+                self._note(
+                    f"{RUNNER}: data endpoint {host} of {registry.name}: {reach.detail};"
+                    f" {NODES}: reachable through {view.path}"
+                )
 
     def _network_findings(
         self, ctx: UseContext, state: RegistryState, registry: RegistryInfo, common: dict
@@ -257,7 +412,7 @@ class AksPullAccess:
                 finding_for(
                     "registry-network-restricted",
                     ctx,
-                    evidence=f"{registry.restricted}; {state.domain} ->"
+                    evidence=f"{RUNNER}: {registry.restricted}; {state.domain} ->"
                     f" {', '.join(login.addresses)}",
                     extra={"addresses": list(login.addresses)},
                     restriction=registry.restricted,
@@ -275,8 +430,8 @@ class AksPullAccess:
                 finding_for(
                     reach.cause,
                     ctx,
-                    evidence=f"data endpoint {host} of {registry.name}: {reach.detail} (the login"
-                    f" server {state.domain} answers: layers would not download)",
+                    evidence=f"{RUNNER}: data endpoint {host} of {registry.name}: {reach.detail}"
+                    f" (the login server {state.domain} answers: layers would not download)",
                     extra={"data_endpoint": host},
                     fix_flavor="acr",
                     **(common | _endpoint_placeholders(host)),
@@ -320,6 +475,9 @@ class AksPullAccess:
     ) -> Finding:
         secrets_note, severity = self._secrets_note(ctx, access)
         evidence = f"{self.cluster.identity.describe()} {verdict.summary()}"
+        refused = self._runner_refused.get(id(ctx))
+        if refused:
+            evidence += f"; {RUNNER}: pullgate's own read was refused too ({refused})"
         return finding_for(
             "acr-not-attached",
             ctx,
@@ -349,7 +507,6 @@ class AksPullAccess:
             unevaluated="; ".join(verdict.unevaluated),
             **self._common(registry),
         )
-
 
     def _wildcard(self, ctx: UseContext, registry: RegistryInfo, verdict: PullVerdict) -> Finding:
         roles = "; ".join(verdict.wildcard)

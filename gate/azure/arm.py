@@ -229,6 +229,22 @@ class ArmSession:
 
         return self._client("containerregistry", subscription, make)
 
+    def network(self, subscription: str) -> Any:
+        def make() -> Any:
+            from azure.mgmt.network import NetworkManagementClient
+
+            return NetworkManagementClient(self.credential, subscription, **self._kwargs())
+
+        return self._client("network", subscription, make)
+
+    def privatedns(self, subscription: str) -> Any:
+        def make() -> Any:
+            from azure.mgmt.privatedns import PrivateDnsManagementClient
+
+            return PrivateDnsManagementClient(self.credential, subscription, **self._kwargs())
+
+        return self._client("privatedns", subscription, make)
+
     def call(self, operation: str, scope: str, fn: Callable[[], T]) -> T:
         """Run one ARM read. 403 -> ArmDenied, 404 -> ArmNotFound; no credential, a refused
         token or an unreachable endpoint -> AzureError."""
@@ -266,6 +282,20 @@ class ArmSession:
                 f"cannot reach Azure Resource Manager at {self.base_url} for {operation}:"
                 f" {_first_line(exc)}"
             ) from None
+
+    def principal(self) -> str | None:
+        """The object id pullgate's own Azure login runs as (the `oid` claim of its ARM token),
+        or None when the token does not say."""
+        import base64
+        import json
+
+        try:
+            payload = self.credential.get_token(self.cloud.arm_scope).token.split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        except Exception:  # noqa: BLE001 - not a JWT, or no login: nothing to name
+            return None
+        oid = claims.get("oid") if isinstance(claims, dict) else None
+        return oid if isinstance(oid, str) and oid else None
 
     def require_login(self) -> None:
         """AzureError(NO_LOGIN) when no credential of the chain is available at all."""
@@ -311,6 +341,8 @@ SDK_MODULES = (
     "azure.mgmt.containerservice",
     "azure.mgmt.authorization",
     "azure.mgmt.containerregistry",
+    "azure.mgmt.network",
+    "azure.mgmt.privatedns",
 )
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from gate.azure.arm import ArmDenied, ArmNotFound, ArmSession, AzureError
 from gate.azure.identity import KubeletIdentity, graph_resolver, kubelet_identity
+from gate.azure.network import ClusterNetwork, as_json, cluster_network
 from gate.azure.options import AksOptions
 from gate.azure.pools import Pool, pool_from
 
@@ -20,6 +21,7 @@ class AksCluster:
     subscription: str
     identity: KubeletIdentity
     pools: tuple[Pool, ...] = ()
+    network: ClusterNetwork = ClusterNetwork()
 
 
 def resolve_subscription(options: AksOptions, session: ArmSession | None = None) -> str:
@@ -74,4 +76,5 @@ def read_cluster(session: ArmSession, options: AksOptions, subscription: str) ->
         subscription,
         identity,
         tuple(pool_from(p) for p in pools),
+        cluster_network(as_json(model), [as_json(p) for p in pools], subscription),
     )

@@ -17,11 +17,12 @@ from gate.azure.arm import CLOUDS, ArmSession, require_sdk
 from gate.azure.cluster import read_cluster, resolve_subscription
 from gate.azure.exchange import AcrExchange
 from gate.azure.exchange import exchange_url as acr_exchange_url
+from gate.azure.network import NetworkReader, NodeNetwork
 from gate.azure.options import AksOptions
 from gate.azure.pools import CombinedTargets, PoolTargets
 from gate.azure.rbac import RoleReader
-from gate.azure.registry import RegistryFinder, Resolver, system_resolve
-from gate.checks import DEFAULT_CHECKS, Check, UseContext, finding_for
+from gate.azure.registry import RegistryFinder, Resolver, endpoint_url, system_resolve
+from gate.checks import DEFAULT_CHECKS, Check, UseContext, check_registry, finding_for
 from gate.cluster.uses import first_of_each_template
 from gate.findings import Finding
 from gate.platforms import FixedTargets, TargetSource
@@ -41,7 +42,7 @@ class AksMode:
         options: AksOptions,
         timeout: float = 10.0,
         resolve: Resolver = system_resolve,
-        data_port: int = 443,
+        data_url: Callable[[str], str] = endpoint_url,
         is_registry: Callable[[str], bool] = is_acr,
         ca_file: str | None = None,
         exchange_url: Callable[[str], str] = acr_exchange_url,
@@ -52,14 +53,18 @@ class AksMode:
         self.pools = (
             PoolTargets(self.cluster.pools, self.cluster.name) if self.cluster.pools else None
         )
+        self.network = NetworkReader(session, self.cluster.network)
         self.access = AksPullAccess(
             self.cluster,
             RegistryFinder(session, subscription, options.registries),
             RoleReader(session, subscription),
             timeout=timeout,
             resolve=resolve,
-            data_port=data_port,
             is_registry=is_registry,
+            data_url=data_url,
+            ca_file=ca_file,
+            network=NodeNetwork(self.network, session.cloud.acr_suffix),
+            pipeline=session.principal,
         )
         self.exchange = AcrExchange(
             lambda: session.token(session.cloud.acr_scope),
@@ -81,6 +86,19 @@ class AksMode:
             return self.pools
         self.combined = CombinedTargets(kube, self.pools)
         return self.combined
+
+    def checks(self, base: Sequence[Check]) -> tuple[Check, ...]:
+        """`base` with its registry check judged against the nodes' view (AksPullAccess.merge)."""
+        from gate.cluster.checks import check_registry_except_unauthorized
+
+        registry_checks = (check_registry, check_registry_except_unauthorized)
+        return tuple(self._merged(c) if c in registry_checks else c for c in base)
+
+    def _merged(self, inner: Check) -> Check:
+        def check(ctx: UseContext) -> Iterable[Finding]:
+            return self.access.merge(ctx, list(inner(ctx)))
+
+        return check
 
     def prepare(self, bundle: Bundle, contexts: Sequence[UseContext]) -> None:
         self._first = first_of_each_template(contexts)
@@ -133,7 +151,7 @@ def run_aks_check(
     if cluster is not None and cluster.enabled:
         outcome = _with_cluster(options, cluster, mode, stdin, progress)
     else:
-        checks: tuple[Check, ...] = tuple(DEFAULT_CHECKS)
+        checks: tuple[Check, ...] = mode.checks(DEFAULT_CHECKS)
         if not options.platforms:
             checks += (mode.unschedulable,)
         outcome = run_check(
@@ -175,7 +193,7 @@ def _with_cluster(
             options,
             stdin=stdin,
             targets=mode.targets(kube.targets(), options.platforms),
-            checks=kube.checks(),
+            checks=mode.checks(kube.checks()),
             access_sources=sources,
             progress=progress,
             prepare=(kube.prepare, mode.prepare),

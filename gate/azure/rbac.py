@@ -50,9 +50,9 @@ class PullRule:
 # ACR's roles directory, "Azure Container Registry Entra permissions and role assignments overview"
 # and "roles directory reference" (learn.microsoft.com/azure/container-registry/
 # container-registry-rbac-built-in-roles-directory-reference): AcrPull, AcrPush and the
-# Owner / Contributor / Reader roles pull only in "RBAC Registry Permissions" mode; in "RBAC Registry
-# + ABAC Repository Permissions" mode pull comes from the Container Registry Repository roles
-# (conditions optional) and from "Container Registry Data Importer and Data Reader", which the
+# Owner / Contributor / Reader roles pull only in "RBAC Registry Permissions" mode; in "RBAC
+# Registry + ABAC Repository Permissions" mode pull comes from the Container Registry Repository
+# roles (conditions optional) and from "Container Registry Data Importer and Data Reader", which the
 # directory lists as able to pull in both modes (no conditions). Keyed by role definition GUID.
 BUILT_IN_PULL: dict[str, PullRule] = {
     "7f951dda-4ed3-4680-a7ca-43fe172d538d": PullRule("AcrPull", True, False),

@@ -5,8 +5,9 @@ from `--acr-resource-id` (also for registries in other subscriptions). Posture: 
 (`roleAssignmentMode`), `publicNetworkAccess`, the firewall's `networkRuleSet.defaultAction`,
 private endpoints, dedicated data endpoints (`dataEndpointHostNames`) and anonymous pull.
 
-Network posture is checked from the runner: the login server's address (public or private) and
-each data endpoint's DNS and TCP reachability, with a deadline on every step.
+Network posture is checked from the runner: the login server's address (public or private, unless
+a proxy carries the runner's HTTPS) and each data endpoint's reachability over HTTPS, through the
+proxy and with the CA settings the registry client uses, with a timeout on every step.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from gate.azure.arm import ArmDenied, ArmNotFound, ArmSession, plain
 from gate.azure.ids import RegistryRef, parse_id
+from gate.azure.network import RegistryNetwork, as_json, registry_network
 from gate.azure.rbac import ABAC_MODE
 
 
@@ -36,6 +38,7 @@ class RegistryInfo:
     private_endpoints: int = 0
     data_endpoints: tuple[str, ...] = ()
     anonymous_pull: bool = False
+    network: RegistryNetwork | None = None
 
     @property
     def restricted(self) -> str:
@@ -64,6 +67,7 @@ def registry_from(model: Any) -> RegistryInfo:
             str(h).lower() for h in getattr(model, "data_endpoint_host_names", None) or ()
         ),
         anonymous_pull=bool(getattr(model, "anonymous_pull_enabled", False)),
+        network=registry_network(as_json(model)),
     )
 
 
@@ -208,22 +212,43 @@ def resolve_host(host: str, timeout: float, resolve: Resolver = system_resolve) 
     return Reach(tuple(addresses))
 
 
-def probe_endpoint(
-    host: str, port: int, timeout: float, resolve: Resolver = system_resolve
-) -> Reach:
-    """DNS, then a TCP connect to the first address that answers, each within `timeout`."""
-    found = resolve_host(host, timeout, resolve)
-    if found.cause:
-        return found
-    last = ""
-    for address in found.addresses[:4]:
-        try:
-            with socket.create_connection((address, port), timeout=timeout):
-                return found
-        except TimeoutError:
-            last = "i/o timeout"
-        except ConnectionRefusedError:
-            last = "connect: connection refused"
-        except OSError as exc:
-            last = exc.strerror or str(exc)
-    return Reach(found.addresses, "unreachable", f"dial tcp {found.addresses[0]}:{port}: {last}")
+def endpoint_url(host: str) -> str:
+    return f"https://{host}/v2/"
+
+
+def probe_endpoint(host: str, url: str, timeout: float, ca_file: str | None = None) -> Reach:
+    """One HTTPS request to a data endpoint the way the registry client goes: the environment's
+    proxy settings (HTTPS_PROXY, NO_PROXY), the system and certifi trust plus `--ca-file`, and a
+    timeout. Any HTTP answer means the endpoint is reachable; a data endpoint answers `/v2/`
+    without credentials with an error status."""
+    import httpx
+
+    from gate.registry.client import _ssl_context, classify_transport_error
+
+    try:
+        with httpx.Client(
+            verify=_ssl_context(ca_file), trust_env=True, timeout=timeout, follow_redirects=False
+        ) as client:
+            client.get(url)
+    except httpx.ProxyError as exc:
+        return Reach(cause="unreachable", detail=f"proxyconnect tcp: {_first(exc)}")
+    except (httpx.HTTPError, OSError) as exc:
+        problem = classify_transport_error(exc, host)
+        return Reach(cause=problem.cause, detail=problem.detail)
+    return Reach()
+
+
+def _first(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def proxied(host: str) -> bool:
+    """Whether the environment sends HTTPS to `host` through a proxy (then the runner's own DNS
+    answer is not the address it reaches the host at)."""
+    import urllib.request
+
+    proxies = urllib.request.getproxies()
+    if not proxies.get("https"):
+        return False
+    return not urllib.request.proxy_bypass(host)
