@@ -30,8 +30,19 @@ from registry_server import TLSFiles, serve_https
 SUB = "0b1f6471-1bf0-4dda-aec3-cb9272f09590"
 OTHER_SUB = "7d3a9c1e-5b2f-4e8a-9c6d-2f1e0a3b4c5d"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
-TOKEN = "fake-arm-token-5c1e"
 PIPELINE_OID = "3c1d2e4f-0a9b-4c8d-8e7f-6a5b4c3d2e1f"  # the identity pullgate runs as
+
+
+def _jwt(claims: dict) -> str:
+    """An unsigned token shaped like Entra's (header.payload.signature, base64url)."""
+
+    def part(value: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    return f"{part({'typ': 'JWT', 'alg': 'RS256'})}.{part(claims)}.ZmFrZS1zaWduYXR1cmU"
+
+
+TOKEN = _jwt({"aud": "https://management.azure.com", "oid": PIPELINE_OID, "tid": "fake-tenant"})
 CREATED = "2024-11-02T09:14:07.0000000Z"
 
 # Built-in role definitions (GUIDs and permissions as Azure publishes them).
@@ -201,6 +212,7 @@ def agent_pool(
     taints: list[str] | None = None,
     autoscale: tuple[int, int] | None = None,
     spot: bool = False,
+    subnet: str | None = None,
 ) -> dict:
     props: dict = {
         "count": count,
@@ -232,6 +244,8 @@ def agent_pool(
         props["nodeLabels"] = labels
     if taints:
         props["nodeTaints"] = taints
+    if subnet:
+        props["vnetSubnetID"] = subnet
     if spot:
         props["scaleSetPriority"] = "Spot"
         props["scaleSetEvictionPolicy"] = "Delete"
@@ -250,6 +264,8 @@ def managed_cluster(
     pools: list[dict],
     kubelet_object_id: str | None = None,
     sp_client_id: str | None = None,
+    outbound: str = "loadBalancer",
+    outbound_ips: tuple[str, ...] = (),
 ) -> dict:
     cid = cluster_id(rg, name)
     props: dict = {
@@ -273,7 +289,18 @@ def managed_cluster(
             "podCidr": "10.244.0.0/16",
             "serviceCidr": "10.0.0.0/16",
             "dnsServiceIP": "10.0.0.10",
-            "outboundType": "loadBalancer",
+            "outboundType": outbound,
+            **(
+                {
+                    "loadBalancerProfile": {
+                        "managedOutboundIPs": {"count": len(outbound_ips)},
+                        "effectiveOutboundIPs": [{"id": ip} for ip in outbound_ips],
+                        "backendPoolType": "NodeIPConfiguration",
+                    }
+                }
+                if outbound == "loadBalancer" and outbound_ips
+                else {}
+            ),
         },
         "maxAgentPools": 100,
         "disableLocalAccounts": False,
@@ -351,6 +378,298 @@ def registry(
     }
 
 
+# ---- Microsoft.Network and Microsoft.Network/privateDnsZones JSON (REST reference shapes) ------
+
+
+def network_id(rg: str, kind: str, name: str, sub: str = SUB) -> str:
+    return f"{rg_id(rg, sub)}/providers/Microsoft.Network/{kind}/{name}"
+
+
+def subnet(
+    vnet: str, name: str, prefix: str, route_table: str | None = None, nat: str | None = None
+) -> dict:
+    props: dict = {
+        "addressPrefix": prefix,
+        "provisioningState": "Succeeded",
+        "privateEndpointNetworkPolicies": "Disabled",
+        "privateLinkServiceNetworkPolicies": "Enabled",
+    }
+    if route_table:
+        props["routeTable"] = {"id": route_table}
+    if nat:
+        props["natGateway"] = {"id": nat}
+    return {
+        "id": f"{vnet}/subnets/{name}",
+        "name": name,
+        "etag": 'W/"4f1c2e3d-0000-0000-0000-000000000000"',
+        "type": "Microsoft.Network/virtualNetworks/subnets",
+        "properties": props,
+    }
+
+
+def virtual_network(
+    rg: str,
+    name: str,
+    prefix: str,
+    subnets: list[tuple[str, str]] | None = None,
+    dns_servers: tuple[str, ...] = (),
+    peered: tuple[str, ...] = (),
+    sub: str = SUB,
+    route_table: str | None = None,
+    nat: str | None = None,
+) -> dict:
+    vid = network_id(rg, "virtualNetworks", name, sub)
+    props: dict = {
+        "addressSpace": {"addressPrefixes": [prefix]},
+        "subnets": [
+            subnet(vid, n, pfx, route_table, nat) for n, pfx in subnets or [("default", prefix)]
+        ],
+        "virtualNetworkPeerings": [
+            {
+                "id": f"{vid}/virtualNetworkPeerings/to-{remote.rsplit('/', 1)[-1]}",
+                "name": f"to-{remote.rsplit('/', 1)[-1]}",
+                "type": "Microsoft.Network/virtualNetworks/virtualNetworkPeerings",
+                "properties": {
+                    "peeringState": "Connected",
+                    "peeringSyncLevel": "FullyInSync",
+                    "remoteVirtualNetwork": {"id": remote},
+                    "allowVirtualNetworkAccess": True,
+                    "allowForwardedTraffic": False,
+                    "allowGatewayTransit": False,
+                    "useRemoteGateways": False,
+                    "provisioningState": "Succeeded",
+                },
+            }
+            for remote in peered
+        ],
+        "provisioningState": "Succeeded",
+        "enableDdosProtection": False,
+    }
+    if dns_servers:
+        props["dhcpOptions"] = {"dnsServers": list(dns_servers)}
+    return {
+        "id": vid,
+        "name": name,
+        "type": "Microsoft.Network/virtualNetworks",
+        "location": "westeurope",
+        "etag": 'W/"0c1d2e3f-0000-0000-0000-000000000000"',
+        "properties": props,
+    }
+
+
+def private_endpoint(
+    rg: str, name: str, subnet_id: str, target: str, addresses: dict[str, str]
+) -> dict:
+    pid = network_id(rg, "privateEndpoints", name)
+    return {
+        "id": pid,
+        "name": name,
+        "type": "Microsoft.Network/privateEndpoints",
+        "location": "westeurope",
+        "properties": {
+            "provisioningState": "Succeeded",
+            "subnet": {"id": subnet_id},
+            "networkInterfaces": [{"id": network_id(rg, "networkInterfaces", f"{name}.nic")}],
+            "privateLinkServiceConnections": [
+                {
+                    "id": f"{pid}/privateLinkServiceConnections/{name}",
+                    "name": name,
+                    "properties": {
+                        "privateLinkServiceId": target,
+                        "groupIds": ["registry"],
+                        "privateLinkServiceConnectionState": {
+                            "status": "Approved",
+                            "description": "Auto-Approved",
+                            "actionsRequired": "None",
+                        },
+                    },
+                }
+            ],
+            "customDnsConfigs": [
+                {"fqdn": fqdn, "ipAddresses": [ip]} for fqdn, ip in addresses.items()
+            ],
+        },
+    }
+
+
+def endpoint_connection(registry_json: dict, endpoint: dict, status: str = "Approved") -> None:
+    """Add the registry side of a private endpoint (privateEndpointConnections)."""
+    registry_json["properties"]["privateEndpointConnections"].append(
+        {
+            "id": f"{registry_json['id']}/privateEndpointConnections/{endpoint['name']}",
+            "name": endpoint["name"],
+            "type": "Microsoft.ContainerRegistry/registries/privateEndpointConnections",
+            "properties": {
+                "privateEndpoint": {"id": endpoint["id"]},
+                "privateLinkServiceConnectionState": {
+                    "status": status,
+                    "description": "Auto-Approved",
+                    "actionsRequired": "None",
+                },
+                "provisioningState": "Succeeded",
+            },
+        }
+    )
+
+
+def private_zone(rg: str, name: str = "privatelink.azurecr.io", sub: str = SUB) -> dict:
+    return {
+        "id": network_id(rg, "privateDnsZones", name, sub),
+        "name": name,
+        "type": "Microsoft.Network/privateDnsZones",
+        "etag": "6f0c9d1e-0000-0000-0000-000000000000",
+        "location": "global",
+        "properties": {
+            "maxNumberOfRecordSets": 25000,
+            "numberOfRecordSets": 1,
+            "maxNumberOfVirtualNetworkLinks": 1000,
+            "numberOfVirtualNetworkLinks": 0,
+            "maxNumberOfVirtualNetworkLinksWithRegistration": 100,
+            "numberOfVirtualNetworkLinksWithRegistration": 0,
+            "provisioningState": "Succeeded",
+        },
+    }
+
+
+def zone_link(zone: dict, name: str, vnet_id: str) -> dict:
+    return {
+        "id": f"{zone['id']}/virtualNetworkLinks/{name}",
+        "name": name,
+        "type": "Microsoft.Network/privateDnsZones/virtualNetworkLinks",
+        "etag": "1a2b3c4d-0000-0000-0000-000000000000",
+        "location": "global",
+        "properties": {
+            "virtualNetwork": {"id": vnet_id},
+            "registrationEnabled": False,
+            "virtualNetworkLinkState": "Completed",
+            "provisioningState": "Succeeded",
+        },
+    }
+
+
+def a_record(zone: dict, name: str, ip: str) -> dict:
+    return {
+        "id": f"{zone['id']}/A/{name}",
+        "name": name,
+        "type": "Microsoft.Network/privateDnsZones/A",
+        "etag": "2b3c4d5e-0000-0000-0000-000000000000",
+        "properties": {
+            "ttl": 10,
+            "fqdn": f"{name}.{zone['name']}.",
+            "isAutoRegistered": False,
+            "aRecords": [{"ipv4Address": ip}],
+        },
+    }
+
+
+def public_ip(rg: str, name: str, ip: str) -> dict:
+    return {
+        "id": network_id(rg, "publicIPAddresses", name),
+        "name": name,
+        "type": "Microsoft.Network/publicIPAddresses",
+        "location": "westeurope",
+        "sku": {"name": "Standard", "tier": "Regional"},
+        "properties": {
+            "publicIPAllocationMethod": "Static",
+            "publicIPAddressVersion": "IPv4",
+            "ipAddress": ip,
+            "idleTimeoutInMinutes": 4,
+            "provisioningState": "Succeeded",
+        },
+    }
+
+
+def route_table(rg: str, name: str, next_hop: str) -> dict:
+    rid = network_id(rg, "routeTables", name)
+    return {
+        "id": rid,
+        "name": name,
+        "type": "Microsoft.Network/routeTables",
+        "location": "westeurope",
+        "properties": {
+            "disableBgpRoutePropagation": False,
+            "routes": [
+                {
+                    "id": f"{rid}/routes/default-egress",
+                    "name": "default-egress",
+                    "type": "Microsoft.Network/routeTables/routes",
+                    "properties": {
+                        "addressPrefix": "0.0.0.0/0",
+                        "nextHopType": "VirtualAppliance",
+                        "nextHopIpAddress": next_hop,
+                        "provisioningState": "Succeeded",
+                    },
+                }
+            ],
+            "provisioningState": "Succeeded",
+        },
+    }
+
+
+def azure_firewall(
+    rg: str, name: str, private_ip: str, public_ip_id: str, policy_id: str, subnet_id: str
+) -> dict:
+    fid = network_id(rg, "azureFirewalls", name)
+    return {
+        "id": fid,
+        "name": name,
+        "type": "Microsoft.Network/azureFirewalls",
+        "location": "westeurope",
+        "properties": {
+            "sku": {"name": "AZFW_VNet", "tier": "Standard"},
+            "threatIntelMode": "Alert",
+            "ipConfigurations": [
+                {
+                    "id": f"{fid}/azureFirewallIpConfigurations/ipconfig1",
+                    "name": "ipconfig1",
+                    "properties": {
+                        "privateIPAddress": private_ip,
+                        "publicIPAddress": {"id": public_ip_id},
+                        "subnet": {"id": subnet_id},
+                        "provisioningState": "Succeeded",
+                    },
+                }
+            ],
+            "firewallPolicy": {"id": policy_id},
+            "provisioningState": "Succeeded",
+        },
+    }
+
+
+def application_rule(name: str, fqdns: list[str], tags: list[str] | None = None) -> dict:
+    return {
+        "ruleType": "ApplicationRule",
+        "name": name,
+        "protocols": [{"protocolType": "Https", "port": 443}],
+        "sourceAddresses": ["10.224.0.0/16"],
+        "targetFqdns": fqdns,
+        "fqdnTags": tags or [],
+        "terminateTLS": False,
+    }
+
+
+def rule_collection_group(policy_id: str, name: str, rules: list[dict]) -> dict:
+    return {
+        "id": f"{policy_id}/ruleCollectionGroups/{name}",
+        "name": name,
+        "type": "Microsoft.Network/FirewallPolicies/ruleCollectionGroups",
+        "etag": "3c4d5e6f-0000-0000-0000-000000000000",
+        "properties": {
+            "priority": 200,
+            "ruleCollections": [
+                {
+                    "ruleCollectionType": "FirewallPolicyFilterRuleCollection",
+                    "name": "aks-egress",
+                    "priority": 100,
+                    "action": {"type": "Allow"},
+                    "rules": rules,
+                }
+            ],
+            "provisioningState": "Succeeded",
+        },
+    }
+
+
 def arm_error(code: str, message: str) -> dict:
     return {"error": {"code": code, "message": message}}
 
@@ -375,6 +694,7 @@ class Arm:
     graph_status: int = 200
     page_size: int = 2
     requests: list[str] = field(default_factory=list)
+    network: dict[str, dict] = field(default_factory=dict)  # lower-cased id -> resource JSON
 
     def __post_init__(self) -> None:
         for guid, (name, permissions) in BUILT_IN.items():
@@ -388,6 +708,16 @@ class Arm:
         guid = str(uuid.uuid5(uuid.NAMESPACE_URL, name))
         self.roles[guid] = role_definition(guid, name, permissions, custom=True)
         return guid
+
+    def add(self, *resources: dict) -> None:
+        """Microsoft.Network resources (a VNet's subnets become resources of their own)."""
+        for resource in resources:
+            self.network[resource["id"].lower()] = resource
+            for child in resource.get("properties", {}).get("subnets", []):
+                self.network[child["id"].lower()] = child
+
+    def network_reads(self) -> list[str]:
+        return [r for r in self.requests if "/providers/microsoft.network/" in r.lower()]
 
     def assign(self, scope: str, role_guid: str, principal_id: str, **kw: object) -> None:
         self.assignments.append(role_assignment(scope, role_guid, principal_id, **kw))
@@ -411,6 +741,15 @@ _REGISTRY = re.compile(
 )
 _ASSIGNMENTS = re.compile(r"^(.*)/providers/microsoft\.authorization/roleassignments$")
 _DEFINITION = re.compile(r"^.*/providers/microsoft\.authorization/roledefinitions/([^/]+)$")
+_SUBSCRIPTION_LIST = re.compile(r"^/subscriptions/([^/]+)/providers/microsoft\.network/([^/]+)$")
+_COLLECTIONS = {
+    "virtualnetworks",
+    "privatednszones",
+    "virtualnetworklinks",
+    "a",
+    "azurefirewalls",
+    "rulecollectiongroups",
+}
 _GRAPH_SP = re.compile(r"^/v1\.0/serviceprincipals\(appid='([^']+)'\)$")
 _FILTER_PRINCIPAL = re.compile(r"^principalId eq '([^']+)'$", re.IGNORECASE)
 _FILTER_ASSIGNED = re.compile(r"^assignedTo\('([^']+)'\)$", re.IGNORECASE)
@@ -508,6 +847,8 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             else:
                 self._send(200, found)
+        elif "/providers/microsoft.network/" in low:
+            self._network(path, low, query)
         elif match := _ASSIGNMENTS.match(low):
             self._assignments(match.group(1), path, query)
         elif match := _DEFINITION.match(low):
@@ -524,6 +865,39 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, found)
         else:
             self._send(404, arm_error("InvalidResourceType", f"No route for '{path}'."))
+
+    def _network(self, path: str, low: str, query: dict) -> None:
+        """A Microsoft.Network resource by id, or a collection: the direct children of `path`,
+        or (subscription-wide, `/subscriptions/S/providers/Microsoft.Network/TYPE`) every
+        resource of that type in the subscription."""
+        found = self.arm.network.get(low)
+        if found is not None:
+            self._send(200, found)
+            return
+        wide = _SUBSCRIPTION_LIST.match(low)
+        if wide:
+            sub, kind = wide.groups()
+            items = [
+                r
+                for key, r in self.arm.network.items()
+                if key.startswith(f"/subscriptions/{sub}/")
+                and key.rsplit("/", 2)[-2] == kind
+                and "/providers/microsoft.network/" in key
+                and key.split("/providers/microsoft.network/", 1)[1].count("/") == 1
+            ]
+        else:
+            items = [
+                r
+                for key, r in self.arm.network.items()
+                if key.startswith(low + "/") and "/" not in key[len(low) + 1 :]
+            ]
+        if items or low.rsplit("/", 1)[-1] in _COLLECTIONS:
+            self._list(items, path, query)
+            return
+        self._send(
+            404,
+            arm_error("ResourceNotFound", f"The Resource '{path}' was not found."),
+        )
 
     def _list(self, items: list[dict], path: str, query: dict) -> None:
         start = int(query.get("$skiptoken", "0"))

@@ -15,6 +15,7 @@ import pytest
 from arm_fake import (
     ACR_PULL,
     OTHER_SUB,
+    PIPELINE_OID,
     REPO_READER,
     SUB,
     TOKEN,
@@ -25,6 +26,7 @@ from arm_fake import (
     agent_pool,
     cluster_id,
     managed_cluster,
+    public_ip,
     pull_condition,
     registry,
     registry_id,
@@ -379,18 +381,66 @@ def test_reachable_data_endpoint_gives_no_finding(stack):
     assert outcome.findings == []
 
 
-def test_public_access_disabled_while_the_runner_is_on_the_public_path_warns(stack):
+def egress(stack: Stack, ip: str) -> None:
+    """The cluster's load balancer leaves from public IP `ip`."""
+    pip = public_ip("MC_rg-aks_aks-prod_westeurope", "kubernetes-outbound", ip)
+    stack.arm.add(pip)
+    stack.arm.clusters[0]["properties"]["networkProfile"]["loadBalancerProfile"] = {
+        "managedOutboundIPs": {"count": 1},
+        "effectiveOutboundIPs": [{"id": pip["id"]}],
+    }
+
+
+def test_public_access_disabled_without_a_private_endpoint_is_unreachable_from_the_nodes(stack):
     stack.arm.assign(ACR, ACR_PULL, KUBELET)
     stack.arm.registries[0]["properties"]["publicNetworkAccess"] = "Disabled"
+    outcome = stack.run(deployment(stack.image("team-a/api"), stack.image("team-b/api")))
+    assert [f.cause for f in outcome.findings] == ["unreachable", "unreachable"]  # one per use
+    finding = outcome.findings[0]
+    assert finding.evidence.startswith(
+        "from the nodes (per ARM): publicNetworkAccess is Disabled and it has no private endpoint"
+    )
+    assert f"--private-connection-resource-id {ACR} --group-id registry" in finding.fix
+
+
+def test_firewall_deny_without_the_nodes_egress_ip_is_unreachable_naming_it(stack):
+    stack.arm.assign(ACR, ACR_PULL, KUBELET)
+    rules = stack.arm.registries[0]["properties"]["networkRuleSet"]
+    rules["defaultAction"] = "Deny"
+    rules["ipRules"] = [{"action": "Allow", "value": "203.0.113.0/24"}]
+    egress(stack, "20.31.4.7")
+    finding = only(stack.run(deployment(stack.image("team-a/api"))), "unreachable")
+    assert "client with IP '20.31.4.7' is not allowed access" in finding.signature
+    assert "(load balancer: 20.31.4.7) is not among its IP rules (203.0.113.0/24)" in (
+        finding.evidence
+    )
+    assert finding.fix.endswith("az acr network-rule add -n contoso --ip-address 20.31.4.7")
+
+
+def test_firewall_deny_with_the_nodes_egress_ip_listed_passes(stack):
+    stack.arm.assign(ACR, ACR_PULL, KUBELET)
+    rules = stack.arm.registries[0]["properties"]["networkRuleSet"]
+    rules["defaultAction"] = "Deny"
+    rules["ipRules"] = [{"action": "Allow", "value": "20.31.4.0/24"}]
+    egress(stack, "20.31.4.7")
+    assert stack.run(deployment(stack.image("team-a/api"))).findings == []
+
+
+def test_public_access_disabled_with_only_the_runners_view_warns(stack):
+    stack.arm.assign(ACR, ACR_PULL, KUBELET)
+    stack.arm.registries[0]["properties"]["publicNetworkAccess"] = "Disabled"
+    runner_only(stack)
     outcome = stack.run(deployment(stack.image("team-a/api")), dns={"127.0.0.1": ["20.50.2.1"]})
     finding = only(outcome, "registry-network-restricted")
+    assert finding.evidence.startswith("from the runner: publicNetworkAccess is Disabled; ")
     assert finding.explanation.startswith("publicNetworkAccess is Disabled; ")
     assert "20.50.2.1" in finding.explanation and "privatelink.azurecr.io" in finding.fix
 
 
-def test_firewall_deny_seen_from_a_private_address_is_fine(stack):
+def test_firewall_deny_seen_from_a_private_address_is_fine_when_only_the_runner_sees(stack):
     stack.arm.assign(ACR, ACR_PULL, KUBELET)
     stack.arm.registries[0]["properties"]["networkRuleSet"]["defaultAction"] = "Deny"
+    runner_only(stack)
     outcome = stack.run(
         deployment(stack.image("team-a/api")),
         dns={"127.0.0.1": ["10.1.0.4"], DATA_ENDPOINT: ["127.0.0.1"]},
@@ -422,9 +472,36 @@ def test_refused_exchange_leaves_a_note_and_the_registry_says_unauthorized(stack
     stack.front.entra_token = "some-other-token"
     outcome = stack.run(deployment(stack.image("team-a/api")))
     assert [f.cause for f in outcome.findings] == ["unauthorized"]
+    finding = outcome.findings[0]
+    assert finding.fix == (
+        "The nodes get in; give the pipeline's identity pull so pullgate can check the image:"
+        f" az role assignment create --assignee-object-id {PIPELINE_OID}"
+        f' --assignee-principal-type ServicePrincipal --role "AcrPull" --scope {ACR}'
+    )
+    assert "<" not in finding.fix and "--attach-acr" not in finding.fix
+    assert "holds AcrPull at the registry" in finding.explanation
     [note] = [n.message for n in outcome.notes]
     assert note.startswith(f"pullgate's own reads of {stack.host}: ACR token exchange at")
     assert "answered 401" in note
+
+
+def test_pipeline_refused_and_kubelet_without_pull_is_one_finding(stack):
+    stack.front.entra_token = "some-other-token"
+    outcome = stack.run(deployment(stack.image("team-a/api")))
+    finding = only(outcome, "acr-not-attached")
+    assert [f.cause for f in outcome.findings] == ["acr-not-attached"]
+    assert "from the runner: pullgate's own read was refused too" in finding.evidence
+
+
+def test_custom_role_with_only_a_wildcard_action_is_a_warning_not_a_silent_pass(stack):
+    role = stack.arm.add_custom_role(
+        "Registry operator", {"actions": ["Microsoft.ContainerRegistry/*"]}
+    )
+    stack.arm.assign(ACR, role, KUBELET)
+    finding = only(stack.run(deployment(stack.image("team-a/api"))), "acr-role-wildcard")
+    assert finding.severity is Severity.WARNING
+    assert "ARM Private Link" in finding.catalog.meaning.replace("Azure Resource Manager", "ARM")
+    assert "custom role Registry operator at the registry" in finding.explanation
 
 
 def test_no_token_appears_in_any_report(stack):

@@ -259,8 +259,8 @@ class AksPullAccess:
         who = (
             f"pullgate read {registry.login_server} with the pipeline's Azure login"
             f" ({'object id ' + oid if oid else 'its identity'}), and the registry refused it;"
-            f" the nodes pull as the {self.cluster.identity.describe()}, which"
-            f" {verdict.summary().removeprefix('holds ')} and so gets in"
+            f" the nodes pull as the {self.cluster.identity.describe()}, which holds"
+            f" {'; '.join(verdict.granted_by) or 'anonymous pull'} and so gets in"
         )
         assignee = (
             f"--assignee-object-id {oid} --assignee-principal-type ServicePrincipal"
