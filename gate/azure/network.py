@@ -611,7 +611,7 @@ class NodeNetwork:
 
     def predict(self, registry: RegistryNetwork) -> NodeView:
         if not registry.private:
-            return self._public(registry, NodeView("the registry's public endpoint"))
+            return self._public(registry, NodeView())
         vnets = self.reader.vnets()
         reach = {v.id.lower() for v in vnets} | {p.lower() for v in vnets for p in v.peered}
         approved = [e for e in registry.endpoints if e.status.lower() == "approved"]

@@ -1,0 +1,273 @@
+"""The nodes' network view of a registry, predicted from ARM (issue 14), read through the real
+azure-mgmt-containerservice, -containerregistry, -network and -privatedns clients from the fake
+ARM serving the REST reference's JSON: private endpoints in the nodes' VNet or a peered one,
+private DNS zones missing, unlinked or without a record, custom DNS, the registry firewall against
+the nodes' egress, and an Azure Firewall on a user-defined route."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from arm_fake import (
+    SUB,
+    Arm,
+    StaticCredential,
+    a_record,
+    agent_pool,
+    application_rule,
+    azure_firewall,
+    cluster_id,
+    endpoint_connection,
+    managed_cluster,
+    network_id,
+    private_endpoint,
+    private_zone,
+    public_ip,
+    registry,
+    route_table,
+    rule_collection_group,
+    serve_arm,
+    virtual_network,
+    zone_link,
+)
+from registry_server import TLSFiles
+
+from gate.azure.arm import CLOUDS, ArmSession
+from gate.azure.cluster import read_cluster
+from gate.azure.network import NetworkReader, NodeNetwork, NodeView
+from gate.azure.options import AksOptions
+from gate.azure.registry import RegistryFinder
+
+KUBELET = "6f0c9d1e-2b3a-4c5d-8e9f-0a1b2c3d4e5f"
+CID = cluster_id("rg-aks", "aks-prod")
+LOGIN = "contoso.azurecr.io"
+DATA = "contoso.westeurope.data.azurecr.io"
+VNET_AKS = network_id("rg-net", "virtualNetworks", "vnet-aks")
+VNET_HUB = network_id("rg-hub", "virtualNetworks", "vnet-hub")
+VNET_OTHER = network_id("rg-other", "virtualNetworks", "vnet-other")
+NODES_SUBNET = f"{VNET_AKS}/subnets/nodes"
+FIREWALL_IP = "10.0.1.4"
+
+
+@dataclass
+class World:
+    arm: Arm
+    session: ArmSession
+    registry: dict
+
+    def private_endpoint_in(self, vnet: str, name: str = "pe-contoso") -> dict:
+        pe = private_endpoint(
+            "rg-acr", name, f"{vnet}/subnets/endpoints", self.registry["id"],
+            {LOGIN: "10.224.1.5", DATA: "10.224.1.6"},
+        )  # fmt: skip
+        self.arm.add(pe)
+        endpoint_connection(self.registry, pe)
+        return pe
+
+    def zone(self, linked_to: tuple[str, ...] = (VNET_AKS,), records: tuple[str, ...] = ()) -> dict:
+        zone = private_zone("rg-dns")
+        self.arm.add(zone)
+        for vnet in linked_to:
+            self.arm.add(zone_link(zone, f"link-{vnet.rsplit('/', 1)[-1]}", vnet))
+        addresses = {"contoso": "10.224.1.5", "contoso.westeurope.data": "10.224.1.6"}
+        for name in records or tuple(addresses):
+            self.arm.add(a_record(zone, name, addresses[name]))
+        return zone
+
+    def predict(self) -> NodeView:
+        cluster = read_cluster(self.session, AksOptions("rg-aks/aks-prod"), SUB)
+        found = RegistryFinder(self.session, SUB).find(LOGIN).registry
+        assert found is not None and found.network is not None
+        reader = NetworkReader(self.session, cluster.network)
+        return NodeNetwork(reader).predict(found.network)
+
+
+def make_cluster(arm: Arm, **kwargs: object) -> None:
+    pools = [agent_pool(CID, "system", "Standard_D4s_v5", mode="System", subnet=NODES_SUBNET)]
+    arm.clusters.clear()
+    arm.add_cluster(managed_cluster("rg-aks", "aks-prod", pools, KUBELET, **kwargs), pools)
+
+
+@pytest.fixture
+def world(tls_files: TLSFiles) -> Iterator[World]:
+    arm = Arm()
+    make_cluster(arm)
+    reg = registry("rg-acr", "contoso", public=False, data_endpoints=(DATA,))
+    arm.registries.append(reg)
+    arm.add(
+        virtual_network("rg-net", "vnet-aks", "10.224.0.0/12", [("nodes", "10.224.0.0/16")],
+                        peered=(VNET_HUB,)),
+        virtual_network("rg-hub", "vnet-hub", "10.0.0.0/16", [("endpoints", "10.0.2.0/24")],
+                        peered=(VNET_AKS,)),
+        virtual_network("rg-other", "vnet-other", "10.9.0.0/16", [("endpoints", "10.9.2.0/24")]),
+    )  # fmt: skip
+    with serve_arm(arm, tls_files) as server:
+        session = ArmSession(
+            CLOUDS["AzureCloud"],
+            credential=StaticCredential(),
+            base_url=server.url,
+            verify=str(server.ca_file),
+            timeout=5,
+            retries=0,
+        )
+        yield World(arm, session, reg)
+
+
+def causes(view: NodeView) -> list[tuple[str, str, str]]:
+    return [(p.cause, p.host, p.flavor) for p in view.errors + view.warnings]
+
+
+# ---- the private path ----------------------------------------------------------------------
+
+
+def test_private_endpoint_in_the_nodes_vnet_with_a_linked_zone_is_reachable(world):
+    world.private_endpoint_in(VNET_AKS)
+    world.zone()
+    view = world.predict()
+    assert view.reachable and view.warnings == []
+    assert view.path == "private endpoint pe-contoso (in the nodes' VNet vnet-aks)"
+
+
+def test_private_endpoint_in_a_peered_vnet_is_reachable(world):
+    world.private_endpoint_in(VNET_HUB)
+    world.zone()
+    view = world.predict()
+    assert view.reachable
+    assert view.path == "private endpoint pe-contoso (in peered VNet vnet-hub)"
+
+
+def test_private_endpoint_in_a_vnet_the_nodes_do_not_reach_is_unreachable(world):
+    world.private_endpoint_in(VNET_OTHER)
+    world.zone()
+    view = world.predict()
+    assert causes(view) == [("unreachable", LOGIN, "aks-no-private-path")]
+    assert "pe-contoso in VNet vnet-other" in view.errors[0].evidence
+    assert view.errors[0].values["vnet_name"] == "vnet-aks"
+
+
+def test_pending_private_endpoint_does_not_count(world):
+    world.private_endpoint_in(VNET_AKS)
+    world.registry["properties"]["privateEndpointConnections"][0]["properties"][
+        "privateLinkServiceConnectionState"
+    ]["status"] = "Pending"
+    world.zone()
+    view = world.predict()
+    assert causes(view) == [("unreachable", LOGIN, "aks-no-private-path")]
+    assert "no approved private endpoint: pe-contoso (Pending)" in view.errors[0].evidence
+
+
+# ---- private DNS ------------------------------------------------------------------------------
+
+
+def test_zone_missing_is_a_dns_error_naming_the_zone_and_the_vnet(world):
+    world.private_endpoint_in(VNET_AKS)
+    view = world.predict()
+    assert causes(view) == [("dns", LOGIN, "aks-zone-missing")]
+    problem = view.errors[0]
+    assert problem.detail == f"lookup {LOGIN}: no such host"
+    assert problem.values["vnet_id"] == VNET_AKS and problem.values["pe_name"] == "pe-contoso"
+
+
+def test_zone_not_linked_to_the_nodes_vnet_is_a_dns_error(world):
+    world.private_endpoint_in(VNET_HUB)
+    world.zone(linked_to=(VNET_HUB,))
+    view = world.predict()
+    assert causes(view) == [("dns", LOGIN, "aks-zone-unlinked")]
+    assert view.errors[0].values["zone_rg"] == "rg-dns"
+    assert "is not linked to the nodes' VNet vnet-aks" in view.errors[0].evidence
+
+
+def test_missing_record_for_the_login_server_is_a_dns_error(world):
+    world.private_endpoint_in(VNET_AKS)
+    world.zone(records=("contoso.westeurope.data",))
+    view = world.predict()
+    assert causes(view) == [("dns", LOGIN, "aks-record-missing")]
+    assert view.errors[0].values["record"] == "contoso"
+    assert view.errors[0].values["record_address"] == "10.224.1.5"
+
+
+def test_missing_record_for_a_data_endpoint_is_a_dns_error_for_that_endpoint(world):
+    world.private_endpoint_in(VNET_AKS)
+    world.zone(records=("contoso",))
+    view = world.predict()
+    assert causes(view) == [("dns", DATA, "aks-record-missing")]
+    assert view.errors[0].values["record"] == "contoso.westeurope.data"
+    assert view.errors[0].detail == f"lookup {DATA}: no such host"
+
+
+def test_missing_record_breaks_resolution_even_with_public_access_open(world):
+    world.registry["properties"]["publicNetworkAccess"] = "Enabled"
+    world.private_endpoint_in(VNET_AKS)
+    world.zone(records=("contoso",))
+    assert causes(world.predict()) == [("dns", DATA, "aks-record-missing")]
+
+
+def test_custom_dns_servers_are_a_warning_with_the_command_to_check(world):
+    world.arm.add(
+        virtual_network("rg-net", "vnet-aks", "10.224.0.0/12", [("nodes", "10.224.0.0/16")],
+                        dns_servers=("10.0.0.68", "10.0.0.69"), peered=(VNET_HUB,))
+    )  # fmt: skip
+    world.private_endpoint_in(VNET_AKS)
+    view = world.predict()  # no zone at all: ARM cannot tell what the custom servers answer
+    assert causes(view) == [("aks-custom-dns", LOGIN, "")]
+    assert view.warnings[0].values["dns_servers"] == "10.0.0.68, 10.0.0.69"
+    assert "10.224.1.5" in str(view.warnings[0].values["expect"])
+
+
+# ---- the public path and egress -----------------------------------------------------------
+
+
+def public_with_firewall(world: World, rules: list[dict]) -> None:
+    world.registry["properties"]["publicNetworkAccess"] = "Enabled"
+    rt = route_table("rg-net", "rt-aks", FIREWALL_IP)
+    pip = public_ip("rg-hub", "fw-hub-pip", "20.61.8.9")
+    policy = network_id("rg-hub", "firewallPolicies", "fwp-hub")
+    fw = azure_firewall("rg-hub", "fw-hub", FIREWALL_IP, pip["id"], policy,
+                        f"{VNET_HUB}/subnets/AzureFirewallSubnet")  # fmt: skip
+    world.arm.add(
+        rt, pip, fw, rule_collection_group(policy, "aks", rules),
+        virtual_network("rg-net", "vnet-aks", "10.224.0.0/12", [("nodes", "10.224.0.0/16")],
+                        route_table=rt["id"]),
+    )  # fmt: skip
+    make_cluster(world.arm, outbound="userDefinedRouting")
+
+
+def test_udr_firewall_policy_without_a_rule_for_the_registry_warns(world):
+    public_with_firewall(world, [application_rule("aks", ["mcr.microsoft.com"])])
+    view = world.predict()
+    assert view.reachable
+    assert causes(view) == [("aks-egress-firewall", LOGIN, "")]
+    warning = view.warnings[0]
+    assert warning.values["missing_fqdns"] == f"{LOGIN} {DATA}"
+    assert warning.values["policy"] == "fwp-hub" and warning.values["policy_rg"] == "rg-hub"
+
+
+def test_udr_firewall_policy_allowing_the_registry_fqdns_passes(world):
+    public_with_firewall(world, [application_rule("acr", ["*.azurecr.io"])])
+    view = world.predict()
+    assert view.reachable and view.warnings == []
+    assert view.path == "the registry's public endpoint through Azure Firewall fw-hub"
+
+
+def test_udr_firewall_egress_ip_is_checked_against_the_registry_firewall(world):
+    public_with_firewall(world, [application_rule("acr", [], tags=["AzureContainerRegistry"])])
+    world.registry["properties"]["networkRuleSet"] = {
+        "defaultAction": "Deny",
+        "ipRules": [{"action": "Allow", "value": "20.61.8.0/24"}],
+    }
+    assert world.predict().reachable
+    world.registry["properties"]["networkRuleSet"]["ipRules"] = []
+    view = world.predict()
+    assert causes(view) == [("unreachable", LOGIN, "aks-firewall-deny")]
+    assert "(Azure Firewall fw-hub: 20.61.8.9)" in view.errors[0].evidence
+
+
+def test_an_open_registry_needs_no_network_read(world):
+    world.registry["properties"]["publicNetworkAccess"] = "Enabled"
+    before = len(world.arm.requests)
+    view = world.predict()
+    assert view.reachable and view.path == "the registry's public endpoint"
+    reads = world.arm.requests[before:]
+    assert [r for r in reads if "microsoft.network" in r.lower()] == []
