@@ -156,6 +156,8 @@ def make_tls_files(directory: Path) -> TLSFiles:
     sans: list[x509.GeneralName] = [
         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
         x509.DNSName("localhost"),
+        # ACR data endpoints as the AKS tests name them, reached through a test proxy
+        x509.DNSName("*.westeurope.data.azurecr.io"),
     ]
     cert = _certificate("127.0.0.1", key, "pullgate test CA", ca_key, ca=False, sans=sans)
     files = TLSFiles(directory / "ca.pem", directory / "server.pem", directory / "server-key.pem")

@@ -25,15 +25,22 @@ from arm_fake import (
     StaticCredential,
     agent_pool,
     cluster_id,
+    endpoint_connection,
     managed_cluster,
+    network_id,
+    private_endpoint,
+    private_zone,
     public_ip,
     pull_condition,
     registry,
     registry_id,
     rg_id,
     serve_arm,
+    virtual_network,
+    zone_link,
 )
 from conftest import require_binary
+from connect_proxy import serve_proxy
 from kube_fake import Cluster, namespace, node, pull_secret, serve, service_account
 from registry_server import REGISTRY_BINARY, Registry, TLSFiles, TokenServer, start_registry
 
@@ -556,3 +563,99 @@ def test_with_cluster_mode_an_untried_matching_secret_makes_it_a_warning(stack):
     finding = only(outcome, "acr-not-attached")
     assert finding.severity is Severity.WARNING
     assert "Pull secret acr-pull matches the registry but was not tried" in finding.explanation
+
+
+# ---- the nodes' network view, end to end ------------------------------------------------------
+
+VNET_AKS = network_id("rg-net", "virtualNetworks", "vnet-aks")
+
+
+def private_registry_nodes_cannot_resolve(stack: Stack) -> None:
+    """contoso has public access disabled and a private endpoint in the nodes' VNet, but its
+    privatelink.azurecr.io zone is linked only to the hub VNet."""
+    subnet = f"{VNET_AKS}/subnets/nodes"
+    stack.arm.clusters[0]["properties"]["agentPoolProfiles"][0]["vnetSubnetID"] = subnet
+    for pool in stack.arm.pools[CID.lower()]:
+        pool["properties"]["vnetSubnetID"] = subnet
+    hub = network_id("rg-hub", "virtualNetworks", "vnet-hub")
+    reg = stack.arm.registries[0]
+    reg["properties"]["publicNetworkAccess"] = "Disabled"
+    pe = private_endpoint(
+        "rg-acr", "pe-contoso", f"{VNET_AKS}/subnets/endpoints", ACR,
+        {stack.host: "10.224.1.5", DATA_ENDPOINT: "10.224.1.6"},
+    )  # fmt: skip
+    endpoint_connection(reg, pe)
+    zone = private_zone("rg-dns")
+    stack.arm.add(
+        virtual_network("rg-net", "vnet-aks", "10.224.0.0/12", [("nodes", "10.224.0.0/16")]),
+        pe, zone, zone_link(zone, "link-hub", hub),
+    )  # fmt: skip
+
+
+def test_private_registry_the_nodes_cannot_resolve_is_one_dns_finding_per_use(stack):
+    stack.arm.assign(ACR, ACR_PULL, KUBELET)
+    private_registry_nodes_cannot_resolve(stack)
+    outcome = stack.run(
+        deployment(stack.image("team-a/api")),
+        data_url=lambda host: "https://no-such-host.invalid/v2/",  # the runner fails too
+    )
+    finding = only(outcome, "dns")
+    assert [f.cause for f in outcome.findings] == ["dns"]
+    assert finding.evidence.startswith(
+        "from the nodes (per ARM): private DNS zone privatelink.azurecr.io (resource group"
+        " rg-dns) is not linked to the nodes' VNet vnet-aks"
+    )
+    assert f"; from the runner: data endpoint {DATA_ENDPOINT}: lookup {DATA_ENDPOINT}" in (
+        finding.evidence
+    )
+    assert finding.fix == (
+        "Link zone privatelink.azurecr.io to the nodes' VNet: az network private-dns link vnet"
+        " create -g rg-dns -z privatelink.azurecr.io -n vnet-aks-link -v"
+        f" {VNET_AKS} -e false"
+    )
+    text = FORMATS["text"](outcome, RenderOptions())
+    assert "from the nodes (per ARM)" in text
+
+
+def test_data_endpoint_only_the_runner_cannot_reach_is_a_note_not_an_error(stack):
+    stack.arm.assign(ACR, ACR_PULL, KUBELET)
+    outcome = stack.run(
+        deployment(stack.image("team-a/api")),
+        data_url=lambda host: "https://no-such-host.invalid/v2/",
+    )
+    assert outcome.findings == []
+    [note] = [n.message for n in outcome.notes]
+    assert note.startswith(f"from the runner: data endpoint {DATA_ENDPOINT} of contoso: lookup")
+    assert note.endswith(
+        "from the nodes (per ARM): reachable through the registry's public endpoint"
+    )
+
+
+def test_a_cluster_without_private_networking_adds_at_most_three_arm_reads(stack):
+    stack.arm.assign(ACR, ACR_PULL, KUBELET)
+    baseline = ["managedclusters/aks-prod", "agentpools", "containerregistry", "roleassignments",
+                "roledefinitions"]  # fmt: skip
+    outcome = stack.run(deployment(stack.image("team-a/api")))
+    assert outcome.findings == []
+    added = [r for r in stack.arm.requests if not any(b in r.lower() for b in baseline)]
+    assert len(added) <= 3, added
+
+
+def test_every_path_goes_through_the_https_proxy(stack, monkeypatch):
+    """Only the proxy can resolve the data endpoint (as on a CI runner behind a corporate proxy):
+    its probe, the ARM reads and the registry reads all go through HTTPS_PROXY."""
+    stack.arm.assign(ACR, ACR_PULL, KUBELET)
+    for name in ("NO_PROXY", "no_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    port = stack.registry_port
+    with serve_proxy({DATA_ENDPOINT: "127.0.0.1"}) as (url, proxy):
+        monkeypatch.setenv("HTTPS_PROXY", url)
+        outcome = stack.run(
+            deployment(stack.image("team-a/api")),
+            data_url=lambda host: f"https://{host}:{port}/v2/",
+        )
+    assert outcome.findings == []
+    arm_port = stack.server.url.rsplit(":", 1)[1]
+    assert {f"{DATA_ENDPOINT}:{port}", f"127.0.0.1:{arm_port}", f"127.0.0.1:{port}"} <= set(
+        proxy.connects
+    )
