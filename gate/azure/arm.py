@@ -173,6 +173,7 @@ class ArmSession:
         self.retries = retries
         self._credential = credential
         self._clients: dict[tuple[str, str], Any] = {}
+        self._session: Any = None
         self._lock = threading.RLock()  # a client's construction reads the credential
 
     @property
@@ -186,15 +187,34 @@ class ArmSession:
             return self._credential
 
     def _kwargs(self) -> dict[str, Any]:
-        return {
+        kwargs: dict[str, Any] = {
             "base_url": self.base_url,
             "credential_scopes": [self.cloud.arm_scope],
-            "connection_verify": self.verify,
+            "connection_verify": self.verify is not False,
             "connection_timeout": self.timeout,
             "read_timeout": self.timeout,
             "retry_total": self.retries,
             "retry_backoff_max": 4,
         }
+        if self.verify is not False:
+            kwargs["transport"] = self._transport()
+        return kwargs
+
+    def _transport(self) -> Any:
+        """azure-core's requests transport with pullgate's trust (the system store, certifi
+        and --ca-file: the registry client's), over one session shared by the run's clients.
+        The proxy comes from the environment (HTTPS_PROXY, NO_PROXY), as for every client."""
+        from azure.core.pipeline.transport import RequestsTransport
+
+        with self._lock:
+            if self._session is None:
+                self._session = trusted_session(ssl_context(self.verify))
+        return RequestsTransport(
+            session=self._session,
+            session_owner=False,
+            connection_timeout=self.timeout,
+            read_timeout=self.timeout,
+        )
 
     def _client(self, kind: str, subscription: str, make: Callable[[], T]) -> T:
         key = (kind, subscription.lower())
@@ -366,12 +386,35 @@ def require_sdk() -> None:
 
 
 def ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
-    """httpx's `verify` for True, False, or an extra CA file (trusted besides the system's)."""
-    if not isinstance(verify, str):
-        return verify
-    context = ssl.create_default_context()
-    context.load_verify_locations(verify)
-    return context
+    """`verify` for True, False, or an extra CA file: the registry client's trust (system store,
+    certifi, the CA file), so every path of a run trusts the same roots."""
+    from gate.registry.client import _ssl_context
+
+    if verify is False:
+        return False
+    return _ssl_context(verify if isinstance(verify, str) else None)
+
+
+def trusted_session(context: ssl.SSLContext | bool) -> Any:
+    """A requests session whose HTTPS connections verify with `context` (requests would
+    otherwise trust only certifi, or REQUESTS_CA_BUNDLE)."""
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    class Adapter(HTTPAdapter):
+        def build_connection_pool_key_attributes(  # type: ignore[override]
+            self, request: Any, verify: Any, cert: Any = None
+        ) -> tuple[dict[str, Any], dict[str, Any]]:
+            host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
+            if verify is not False and isinstance(context, ssl.SSLContext):
+                pool.pop("ca_certs", None)
+                pool.pop("ca_cert_dir", None)
+                pool["ssl_context"] = context
+            return host, pool
+
+    session = requests.Session()
+    session.mount("https://", Adapter())
+    return session
 
 
 def default_subscription(timeout: float = AZ_TIMEOUT_S) -> str | None:

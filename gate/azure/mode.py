@@ -145,7 +145,9 @@ def run_aks_check(
     """`run_check` with the AKS source, alone or on top of cluster mode."""
     if session is None:
         require_sdk()
-    session = session or ArmSession(CLOUDS[aks.cloud], timeout=options.timeout)
+    session = session or ArmSession(
+        CLOUDS[aks.cloud], verify=options.ca_file or True, timeout=options.timeout
+    )
     mode = AksMode(session, aks, timeout=options.timeout, ca_file=options.ca_file, **mode_kwargs)
     options = replace(options, fallback_credentials=mode.exchange.lookup)
     if cluster is not None and cluster.enabled:
