@@ -129,6 +129,7 @@ class Stack:
         dns: dict[str, list[str]] | None = None,
         data_url: Callable[[str], str] | None = None,
         cluster: object = None,
+        also_acr: tuple[str, ...] = (),
         **aks_options: object,
     ) -> Outcome:
         path = self.tmp / "app.yaml"
@@ -145,7 +146,7 @@ class Stack:
             AksOptions(aks, **{"subscription": SUB, **aks_options}),
             cluster,
             session=self.session(),
-            is_registry=lambda host: host == self.host,
+            is_registry=lambda host: host == self.host or host in also_acr,
             resolve=self.resolver(dns if dns is not None else DNS),
             data_url=data_url or self.data_url(),
             exchange_url=self.front.exchange_url,
@@ -659,3 +660,17 @@ def test_every_path_goes_through_the_https_proxy(stack, monkeypatch):
     assert {f"{DATA_ENDPOINT}:{port}", f"127.0.0.1:{arm_port}", f"127.0.0.1:{port}"} <= set(
         proxy.connects
     )
+
+
+def test_when_runner_and_nodes_both_fail_the_use_gets_the_nodes_finding_only(stack):
+    """A private registry the runner cannot resolve either: one dns finding, the nodes', with
+    the runner's lookup in its evidence."""
+    host = "contosopriv.azurecr.invalid"
+    stack.arm.registries[0]["properties"]["loginServer"] = host
+    stack.arm.assign(ACR, ACR_PULL, KUBELET)
+    private_registry_nodes_cannot_resolve(stack)
+    outcome = stack.run(deployment(f"{host}/team-a/api:1.0"), also_acr=(host,))
+    assert [f.cause for f in outcome.findings] == ["dns"]
+    [finding] = outcome.findings
+    assert finding.evidence.startswith("from the nodes (per ARM): private DNS zone")
+    assert f"from the runner: lookup {host}: no such host" in finding.evidence

@@ -197,7 +197,8 @@ class AksPullAccess:
         view = state.nodes
         if view is None:
             return rest + runner
-        seen = [f"{f.evidence or f.signature}" for f in runner] + [
+        problem = ctx.resolution.problem if ctx.resolution else None
+        seen = [problem.detail if problem else f.evidence for f in runner] + [
             f"data endpoint {host}: {reach.detail}"
             for host, reach in sorted(state.data_endpoints.items())
             if reach.cause
