@@ -695,6 +695,7 @@ class Arm:
     page_size: int = 2
     requests: list[str] = field(default_factory=list)
     network: dict[str, dict] = field(default_factory=dict)  # lower-cased id -> resource JSON
+    fail_network: int = 0  # answer every Microsoft.Network read with this status (e.g. 500)
 
     def __post_init__(self) -> None:
         for guid, (name, permissions) in BUILT_IN.items():
@@ -847,6 +848,11 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             else:
                 self._send(200, found)
+        elif "/providers/microsoft.network/" in low and arm.fail_network:
+            self._send(
+                arm.fail_network,
+                arm_error("InternalServerError", "An internal server error occurred."),
+            )
         elif "/providers/microsoft.network/" in low:
             self._network(path, low, query)
         elif match := _ASSIGNMENTS.match(low):

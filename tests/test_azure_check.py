@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from arm_fake import (
     ACR_PULL,
+    DATA_IMPORTER,
     OTHER_SUB,
     PIPELINE_OID,
     REPO_READER,
@@ -281,6 +282,21 @@ def test_abac_registry_grants_by_repository_and_the_fix_is_a_conditioned_assignm
     assert "AcrPull at the registry (not honoured: the registry is in ABAC mode)" in (
         finding.explanation
     )
+
+
+def test_abac_registry_pulls_with_data_importer_and_data_reader(stack):
+    stack.arm.registries[0]["properties"]["roleAssignmentMode"] = "AbacRepositoryPermissions"
+    stack.arm.assign(ACR, DATA_IMPORTER, KUBELET)
+    assert stack.run(deployment(stack.image("team-a/api"))).findings == []
+
+
+def test_network_view_arm_cannot_serve_is_a_note_not_a_failed_run(stack):
+    stack.arm.assign(ACR, ACR_PULL, KUBELET)
+    stack.arm.registries[0]["properties"]["publicNetworkAccess"] = "Disabled"
+    stack.arm.fail_network = 500
+    outcome = stack.run(deployment(stack.image("team-a/api")), dns={"127.0.0.1": ["10.1.0.4"]})
+    assert outcome.findings == []
+    assert any("the nodes' network view was not read from ARM" in n.message for n in outcome.notes)
 
 
 def test_service_principal_cluster_resolved_through_graph_is_checked(stack):

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from gate.azure.arm import ArmDenied, ArmNotFound
+from gate.azure.arm import ArmDenied, ArmNotFound, AzureError
 from gate.azure.cluster import AksCluster
 from gate.azure.network import NodeNetwork, NodeProblem, NodeView
 from gate.azure.rbac import ABAC_READER, PullVerdict, RegistryGrants, RoleReader, decide
@@ -167,7 +167,7 @@ class AksPullAccess:
             return None
         try:
             return self.network.predict(registry.network)
-        except (ArmDenied, ArmNotFound) as exc:
+        except (ArmDenied, ArmNotFound, AzureError) as exc:
             self._note(
                 f"{registry.name}: the nodes' network view was not read from ARM ({exc});"
                 " network findings are from the runner only"
@@ -205,9 +205,9 @@ class AksPullAccess:
         ]
         if view.errors:
             return rest + [self._node_error(ctx, state, p, seen) for p in view.errors]
+        said = f"{NODES}: reachable through {view.path}"
         return rest + [
-            replace(f, evidence=f"{RUNNER}: {f.evidence}; {NODES}: reachable through {view.path}")
-            for f in runner
+            replace(f, evidence=f"{RUNNER}: {f.evidence or seen[0]}; {said}") for f in runner
         ]
 
     def _state(self, ctx: UseContext) -> RegistryState | None:

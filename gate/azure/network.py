@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gate.azure.arm import ArmDenied, ArmNotFound, ArmSession
+from gate.azure.arm import ArmSession
 from gate.azure.ids import parse_id
 
 AZURE_DNS = "168.63.129.16"
@@ -220,7 +220,6 @@ class NetworkReader:
     def __init__(self, session: ArmSession, cluster: ClusterNetwork) -> None:
         self.session = session
         self.cluster = cluster
-        self.reads = 0
         self._cache: dict[tuple[str, str], Any] = {}
         self._lock = threading.RLock()
 
@@ -231,7 +230,6 @@ class NetworkReader:
             return self._cache[key]
 
     def _call(self, operation: str, scope: str, fn: Callable[[], Any]) -> Any:
-        self.reads += 1
         return self.session.call(operation, scope, fn)
 
     def _get(self, action: str, resource_id: str, read: Callable[[Any, dict], Any]) -> dict:
@@ -880,7 +878,3 @@ def _where(pe: PrivateEndpoint, vnets: list[VNet]) -> str:
     own = {v.id.lower() for v in vnets}
     vnet = _name(pe.vnet)
     return f"in the nodes' VNet {vnet}" if pe.vnet.lower() in own else f"in peered VNet {vnet}"
-
-
-def denied_note(exc: ArmDenied | ArmNotFound) -> str:
-    return f"the nodes' network view was not read: {exc}"
