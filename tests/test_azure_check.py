@@ -24,6 +24,7 @@ from arm_fake import (
     Arm,
     ArmServer,
     StaticCredential,
+    a_record,
     agent_pool,
     cluster_id,
     endpoint_connection,
@@ -690,3 +691,23 @@ def test_when_runner_and_nodes_both_fail_the_use_gets_the_nodes_finding_only(sta
     [finding] = outcome.findings
     assert finding.evidence.startswith("from the nodes (per ARM): private DNS zone")
     assert f"from the runner: lookup {host}: no such host" in finding.evidence
+
+
+def test_when_only_the_runner_fails_its_finding_says_the_nodes_get_through(stack):
+    host = "contosopriv.azurecr.invalid"
+    stack.arm.registries[0]["properties"]["loginServer"] = host
+    stack.arm.assign(ACR, ACR_PULL, KUBELET)
+    private_registry_nodes_cannot_resolve(stack)
+    zone = private_zone("rg-dns")
+    stack.arm.add(
+        zone_link(zone, "link-aks", VNET_AKS),
+        a_record(zone, host, "10.224.1.5"),
+        a_record(zone, "contoso.westeurope.data", "10.224.1.6"),
+    )
+    outcome = stack.run(deployment(f"{host}/team-a/api:1.0"), also_acr=(host,))
+    finding = only(outcome, "dns")
+    assert finding.evidence.startswith("from the runner: ")
+    assert finding.evidence.endswith(
+        "from the nodes (per ARM): reachable through private endpoint pe-contoso (in the nodes'"
+        " VNet vnet-aks)"
+    )

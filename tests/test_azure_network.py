@@ -271,3 +271,16 @@ def test_an_open_registry_needs_no_network_read(world):
     assert view.reachable and view.path == "the registry's public endpoint"
     reads = world.arm.requests[before:]
     assert [r for r in reads if "microsoft.network" in r.lower()] == []
+
+
+def test_managed_vnet_is_found_in_the_node_resource_group(world):
+    pools = [agent_pool(CID, "system", "Standard_D4s_v5", mode="System")]  # no vnetSubnetID
+    world.arm.clusters.clear()
+    world.arm.add_cluster(managed_cluster("rg-aks", "aks-prod", pools, KUBELET), pools)
+    managed = virtual_network("MC_rg-aks_aks-prod_westeurope", "aks-vnet-12345678", "10.224.0.0/12")
+    world.arm.add(managed)
+    world.private_endpoint_in(managed["id"])
+    world.zone(linked_to=(managed["id"],))
+    view = world.predict()
+    assert view.reachable
+    assert view.path == "private endpoint pe-contoso (in the nodes' VNet aks-vnet-12345678)"
