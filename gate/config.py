@@ -5,14 +5,21 @@ Unknown keys and wrong types are errors naming the file and line.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from gate.manifests import InputError, decode_bytes, read_capped
+from gate.platforms import PlatformError, parse_platform
 from gate.policy import POLICY_KEYS, Policy, PolicyError, parse_policy_entry
 
 DEFAULT_NAME = ".pullgate.yaml"
+MAX_SECONDS = 86_400
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_CONFIG_DEPTH = 32  # the deepest real key (ignore -> rule -> field) is 3 levels down
 
 
 class ConfigError(Exception):
@@ -42,10 +49,21 @@ def _positive_int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
-def _positive_number(value: object) -> float | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return float(value)
+def _seconds(value: object) -> float | None:
+    """A finite positive number of seconds (no `.inf`, no `.nan`), at most a day."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if number and math.isfinite(value) and 0 < value <= MAX_SECONDS:  # type: ignore[arg-type]
+        return float(value)  # type: ignore[arg-type]
     return None
+
+
+def _platform_list(value: object) -> list[str] | None:
+    values = _str_list(value)
+    if values is None:
+        return None
+    for text in values:
+        parse_platform(text)  # PlatformError, turned into the item's line by the caller
+    return values
 
 
 def _string(value: object) -> str | None:
@@ -54,11 +72,11 @@ def _string(value: object) -> str | None:
 
 # key -> (attribute, converter returning None when the type is wrong, expected type in words)
 _KEYS = {
-    "platforms": ("platforms", _str_list, "a list of OS/ARCH strings"),
+    "platforms": ("platforms", _platform_list, "a list of OS/ARCH[/VARIANT] strings"),
     "insecure-registries": ("insecure_registries", _str_list, "a list of HOST[:PORT] strings"),
     "concurrency": ("concurrency", _positive_int, "a positive integer"),
-    "timeout": ("timeout", _positive_number, "a positive number of seconds"),
-    "deadline": ("deadline", _positive_number, "a positive number of seconds"),
+    "timeout": ("timeout", _seconds, f"a number of seconds, above 0 and at most {MAX_SECONDS}"),
+    "deadline": ("deadline", _seconds, f"a number of seconds, above 0 and at most {MAX_SECONDS}"),
     "ca-file": ("ca_file", _string, "a file path"),
     "docker-config": ("docker_config", _string, "a file path"),
 }
@@ -71,19 +89,55 @@ def find_config(explicit: str | None, cwd: Path | None = None) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
+def _read(path: Path) -> str:
+    try:
+        return decode_bytes(read_capped(str(path), MAX_CONFIG_BYTES), str(path))
+    except InputError as exc:
+        raise ConfigError(f"{exc} (config)") from None
+
+
+def _compose(text: str, path: Path) -> yaml.Node | None:
+    """The YAML node tree, after a check of every event (iterative, so no recursion limit is
+    met): nesting depth and text a value may hold."""
+    try:
+        depth = 0
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_CONFIG_DEPTH:
+                    line = event.start_mark.line + 1
+                    raise ConfigError(
+                        f"{path}:{line}: nesting deeper than {MAX_CONFIG_DEPTH} levels"
+                    )
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+            elif isinstance(event, yaml.ScalarEvent) and _UNPRINTABLE.search(event.value):
+                line = event.start_mark.line + 1
+                raise ConfigError(
+                    f"{path}:{line}: a control character or lone surrogate in a value"
+                )
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        position = getattr(exc, "position", None)
+        if mark is not None:
+            where = f"{path}:{mark.line + 1}"
+        elif position is not None:
+            where = f"{path}:{text.count(chr(10), 0, position) + 1}"
+        else:
+            where = str(path)
+        problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or exc
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+
+
+# What no setting holds: controls other than tab and newline, lone surrogates (from "\ud800").
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def load_config(path: Path | None) -> Config:
     if path is None:
         return Config()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc}") from exc
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from exc
+    root = _compose(_read(path), path)
     config = Config(source=str(path))
     if root is None:
         return config
@@ -103,8 +157,21 @@ def load_config(path: Path | None) -> Config:
             known = ", ".join(sorted([*_KEYS, *POLICY_KEYS]))
             raise ConfigError(f"{path}:{line}: unknown key {key!r} (known: {known})")
         attr, convert, expected = _KEYS[key]
-        value = convert(constructor.construct_object(value_node, deep=True))
+        try:
+            value = convert(constructor.construct_object(value_node, deep=True))
+        except PlatformError as exc:
+            raise ConfigError(f"{path}:{_item_line(value_node, exc)}: {exc}") from None
+        except (ValueError, yaml.YAMLError):  # e.g. `!!int abc`
+            value = None
         if value is None:
             raise ConfigError(f"{path}:{line}: {key} must be {expected}")
         setattr(config, attr, value)
     return config
+
+
+def _item_line(node: yaml.Node, exc: PlatformError) -> int:
+    """The line of the list item a PlatformError is about."""
+    for item in getattr(node, "value", []):
+        if isinstance(item, yaml.ScalarNode) and repr(item.value) in str(exc):
+            return item.start_mark.line + 1
+    return node.start_mark.line + 1
