@@ -163,8 +163,8 @@ def registry_settings(
         "timeout": timeout or config.timeout or DEFAULT_TIMEOUT,
         "deadline": deadline or config.deadline or DEFAULT_DEADLINE,
         "insecure": frozenset(insecure) | frozenset(config.insecure_registries),
-        "ca_file": ca_file or config.ca_file,
-        "docker_config": docker_config or config.docker_config,
+        "ca_file": ca_file,
+        "docker_config": docker_config,
     }
 
 

@@ -33,8 +33,6 @@ class Config:
     concurrency: int | None = None
     timeout: float | None = None
     deadline: float | None = None
-    ca_file: str | None = None
-    docker_config: str | None = None
     source: str | None = None
     policy: Policy = field(default_factory=Policy)
 
@@ -66,20 +64,33 @@ def _platform_list(value: object) -> list[str] | None:
     return values
 
 
-def _string(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
+_LOOPBACK = re.compile(r"(?:localhost|127(?:\.[0-9]{1,3}){3}|\[::1\])(?::[0-9]{1,5})?")
+
+
+def _loopback_list(value: object) -> list[str] | None:
+    """Plain HTTP is safe to allow from a file only where nobody sits on the network path."""
+    values = _str_list(value)
+    if values is None or not all(_LOOPBACK.fullmatch(v) for v in values):
+        return None
+    return values
 
 
 # key -> (attribute, converter returning None when the type is wrong, expected type in words)
 _KEYS = {
     "platforms": ("platforms", _platform_list, "a list of OS/ARCH[/VARIANT] strings"),
-    "insecure-registries": ("insecure_registries", _str_list, "a list of HOST[:PORT] strings"),
+    "insecure-registries": (
+        "insecure_registries",
+        _loopback_list,
+        "a list of loopback registries (localhost, 127.0.0.1, [::1], with :PORT); name others"
+        " with --insecure-registry on the command line",
+    ),
     "concurrency": ("concurrency", _positive_int, "a positive integer"),
     "timeout": ("timeout", _seconds, f"a number of seconds, above 0 and at most {MAX_SECONDS}"),
     "deadline": ("deadline", _seconds, f"a number of seconds, above 0 and at most {MAX_SECONDS}"),
-    "ca-file": ("ca_file", _string, "a file path"),
-    "docker-config": ("docker_config", _string, "a file path"),
 }
+# Trust and credentials come from the command line and the environment, never from a file a pull
+# request can change (README, Security): these keys name the flag to use instead.
+COMMAND_LINE_ONLY = {"ca-file": "--ca-file", "docker-config": "--docker-config"}
 
 
 def find_config(explicit: str | None, cwd: Path | None = None) -> Path | None:
@@ -153,6 +164,11 @@ def load_config(path: Path | None) -> Config:
             except PolicyError as exc:
                 raise ConfigError(str(exc)) from None
             continue
+        if key in COMMAND_LINE_ONLY:
+            raise ConfigError(
+                f"{path}:{line}: {key} is taken only from {COMMAND_LINE_ONLY[key]} on the command"
+                " line: a repository's file does not choose credentials or trusted CAs"
+            )
         if key not in _KEYS:
             known = ", ".join(sorted([*_KEYS, *POLICY_KEYS]))
             raise ConfigError(f"{path}:{line}: unknown key {key!r} (known: {known})")
