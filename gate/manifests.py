@@ -302,6 +302,11 @@ def _read_stdin(stdin: TextIO) -> str:
     return text
 
 
+def read_stdin(stdin: TextIO) -> str:
+    """The text on `stdin`, capped and decoded like a file's."""
+    return _read_stdin(stdin)
+
+
 def decode_bytes(data: bytes, file: str) -> str:
     """The text of a file pullgate reads: see _decode."""
     return _decode(data, file)
