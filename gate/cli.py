@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import stat
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -33,7 +35,9 @@ class UsageProblem(click.ClickException):
     exit_code = EXIT_USAGE
 
     def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
-        click.echo(f"pullgate: {self.format_message()}", err=True)
+        from gate.safe_text import clean  # messages quote paths and values from the input
+
+        click.echo(f"pullgate: {clean(self.format_message())}", err=True)
 
 
 class FormatTarget(click.ParamType):
@@ -106,11 +110,19 @@ class _Pullgate(click.Group):
             click.echo("pullgate: aborted", err=True)
             sys.exit(EXIT_FAIL)
         except click.ClickException as exc:
-            message = " ".join(exc.format_message().split())
+            if isinstance(exc, UsageProblem):
+                exc.show()
+                sys.exit(exc.exit_code)
+            from gate.safe_text import clean
+
+            message = clean(" ".join(exc.format_message().split()))
             ctx = getattr(exc, "ctx", None)
             hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
             click.echo(f"pullgate: {message}{hint}", err=True)
             sys.exit(exc.exit_code)
+        except BrokenPipeError:  # `pullgate check ... | head`: the reader left, nothing to say
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the exit flush cannot fail
+            sys.exit(EXIT_FAIL)
         sys.exit(code if isinstance(code, int) else EXIT_PASS)
 
 
@@ -179,7 +191,25 @@ def _named_file(ctx: click.Context, param: click.Parameter, value: Any) -> Any: 
             raise UsageProblem(f"{flag} {path}: no such file{broken}")
         if os.path.isdir(path):
             raise UsageProblem(f"{flag} {path}: a directory, not a file")
+        mode = os.stat(path).st_mode
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):  # /dev/zero would be read forever
+            raise UsageProblem(f"{flag} {path}: a device, not a file")
     return value
+
+
+def _registry_hosts(ctx: click.Context, param: click.Parameter, value: Any) -> Any:  # noqa: ANN401
+    for host in value:
+        if not _HOST_PORT.fullmatch(host):
+            raise UsageProblem(
+                f"--insecure-registry {host!r}: expected HOST[:PORT] (a name, an IPv4 address"
+                " or [IPv6], and an optional port)"
+            )
+    return value
+
+
+_HOST_PORT = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?"
+)
 
 
 def _progress(enabled: bool) -> Callable[[int], Callable[[object], None]] | None:
@@ -218,6 +248,7 @@ REGISTRY_OPTIONS: tuple[Option, ...] = (
         "--insecure-registry",
         "insecure",
         multiple=True,
+        callback=_registry_hosts,
         metavar="HOST[:PORT]",
         help="Allow plain HTTP or unverified TLS for this registry; repeatable.",
     ),
@@ -607,7 +638,8 @@ MAX_EXPLAIN_BYTES = 16 * 1024 * 1024
 
 
 def _read_source(source: str) -> str:
-    """The text of FILE, or of stdin for -, capped; never waits on a terminal."""
+    """The text of FILE, or of stdin for -, capped; never waits on a terminal or reads a
+    device."""
     if source == "-":
         if sys.stdin.isatty():
             raise UsageProblem(
@@ -616,11 +648,12 @@ def _read_source(source: str) -> str:
             )
         data = sys.stdin.buffer.read(MAX_EXPLAIN_BYTES + 1)
     else:
+        from gate.manifests import InputError, read_capped
+
         try:
-            with open(source, "rb") as fh:
-                data = fh.read(MAX_EXPLAIN_BYTES + 1)
-        except OSError as exc:
-            raise UsageProblem(f"{source}: cannot read: {exc.strerror}") from None
+            data = read_capped(source, MAX_EXPLAIN_BYTES)
+        except InputError as exc:
+            raise UsageProblem(str(exc)) from None
     if len(data) > MAX_EXPLAIN_BYTES:
         raise UsageProblem(f"{source}: more than {MAX_EXPLAIN_BYTES // (1024 * 1024)} MiB of text")
     return data.decode("utf-8", errors="replace")
@@ -689,8 +722,8 @@ def pin_command(
     from gate.pin import PinError, plan_pins, write_pins
     from gate.registry.credentials import CredentialError
     from gate.reports.parts import place
-    from gate.reports.safe import clean
     from gate.runner import CheckOptions
+    from gate.safe_text import clean
 
     _refuse_terminal(paths, "pin")
     if write and "-" in paths:
@@ -715,7 +748,7 @@ def pin_command(
         click.echo(plan.diff(), nl=False)
     for use, why in plan.refused:
         where = place(use.file, use.line)
-        click.echo(f"pullgate pin: {where}: {clean(use.image)}: not pinned: {why}", err=True)
+        click.echo(clean(f"pullgate pin: {where}: {use.image}: not pinned: {why}"), err=True)
     click.echo(f"pullgate pin: {_pin_summary(plan, paths, write, written)}", err=True)
     sys.exit(EXIT_FAIL if plan.refused else EXIT_PASS)
 

@@ -559,3 +559,31 @@ def test_azure_ignored_line_is_neutralised(tmp_path):
     run = pullgate("check", "--offline", "app.yaml", "--format", "azure", cwd=tmp_path)
     ignored = [line for line in run.stdout.splitlines() if "ignored" in line]
     assert ignored and all("##vso[" not in line for line in ignored), run.stdout
+
+
+@pytest.mark.parametrize(
+    "flag", ["--kubeconfig", "--cluster-state", "--docker-config", "--ca-file", "--config"]
+)
+def test_a_device_given_to_a_file_flag_is_refused(tmp_path, flag):
+    run = check(write(tmp_path, pod()), flag, "/dev/zero")
+    assert run.exit_code == 2 and run.seconds < 10
+    assert run.stderr.splitlines() == [f"pullgate: {flag} /dev/zero: a device, not a file"]
+
+
+def test_explain_refuses_a_device():
+    run = pullgate("explain", "/dev/zero")
+    assert run.exit_code == 2 and run.stderr == "pullgate: /dev/zero: a device, not a file\n"
+
+
+@pytest.mark.parametrize("value", ["a b", "host/path", "x\n::warning::y", ""])
+def test_insecure_registry_that_is_no_host_is_one_line_exit_2(tmp_path, value):
+    run = check(write(tmp_path, pod()), "--insecure-registry", value)
+    assert run.exit_code == 2
+    assert len(run.stderr.splitlines()) == 1 and "expected HOST[:PORT]" in run.stderr
+
+
+def test_error_naming_a_hostile_file_name_stays_one_inert_line(tmp_path):
+    run = check(tmp_path / "x\n::warning::injected ##vso[task.complete]")
+    assert run.exit_code == 2
+    assert len(run.stderr.splitlines()) == 1, run.stderr
+    assert "##vso[" not in run.stderr and "\\n::warning" in run.stderr
