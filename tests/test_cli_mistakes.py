@@ -200,3 +200,11 @@ def test_junit_names_no_dash_slash_for_workloads_without_namespace(tmp_path):
 def test_fix_names_the_file_and_line_it_knows(tmp_path):
     text = run("check", "--offline", str(write(tmp_path, POD))).stdout
     assert "<file>" not in text and "<line>" not in text
+
+
+def test_fix_that_differs_only_by_location_is_printed_once(tmp_path):
+    path = write(tmp_path, _deployments(3).replace("image: busybox", "image: Bad/Name:1"))
+    text = run("check", "--offline", str(path)).stdout
+    section = text.split("ERROR invalid-reference")[1].split("\n\n")[0]
+    assert section.count("Fix:") == 1 and "each file:line above" in section
+    assert section.count(f"{path}:") == 3

@@ -7,7 +7,7 @@ from collections import defaultdict
 import click
 
 from gate import __version__
-from gate.causes import CATALOG, Severity, fill
+from gate.causes import CATALOG, Severity
 from gate.findings import Finding
 from gate.reports.parts import _plural, place, use_place
 from gate.reports.safe import clean
@@ -80,22 +80,33 @@ def _cause_section(cause_id: str, findings: list[Finding], color: bool) -> list[
     lines = [_style(head, color, bold=True, fg="red" if error else "yellow")]
     if entry.status:
         lines.append(f"  pod status: {entry.status}")
-    signature = _common([f.signature for f in findings]) or fill(entry.signature, {})
+    signature = _common([f.signature for f in findings]) or f"e.g. {findings[0].signature}"
     common_cause = _common([f.explanation for f in findings])
     lines.append(_field("Events", signature))
     lines.append(_field("Means", entry.meaning))
-    lines.append(_field("Cause", common_cause or fill(entry.cause, {})))
+    lines.append(_field("Cause", common_cause or f"e.g. {findings[0].explanation}"))
     by_fix: dict[str, list[Finding]] = defaultdict(list)
     for f in sorted(findings, key=lambda f: (f.use.file, f.use.line, f.use.image)):
-        by_fix[f.fix].append(f)
-    for fix, group in by_fix.items():
+        by_fix[_fix_key(f)].append(f)
+    for key, group in by_fix.items():
         for f in group:
             mark = _style("x" if f.is_error else "!", color, fg="red" if f.is_error else "yellow")
             found = _found(f, common_cause)
             image = _style(f.use.image or "(no image)", color, bold=True)
             lines.append(f"  {mark} {use_place(f.use)}  {image}" + (f": {found}" if found else ""))
+        fix = group[0].fix if len(group) == 1 else key.replace(_HERE, "each file:line above")
         lines.append(_field("Fix", _style(fix, color, fg="green")))
     return lines
+
+
+_HERE = "\x00"
+
+
+def _fix_key(finding: Finding) -> str:
+    """The fix with the use's own file:line taken out, so uses whose fix differs only there
+    share one Fix line."""
+    use = finding.use
+    return finding.fix.replace(f"{'stdin' if use.file == '-' else use.file}:{use.line}", _HERE)
 
 
 def _passed(outcome: Outcome) -> list[str]:
