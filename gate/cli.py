@@ -110,8 +110,8 @@ class _Pullgate(click.Group):
             click.echo("pullgate: aborted", err=True)
             sys.exit(EXIT_FAIL)
         except click.ClickException as exc:
-            if isinstance(exc, UsageProblem):
-                exc.show()
+            if isinstance(exc, UsageProblem) or type(exc).__name__ == "NoArgsIsHelpError":
+                exc.show()  # ours are one line already; a bare `pullgate` gets the help
                 sys.exit(exc.exit_code)
             from gate.safe_text import clean
 

@@ -208,3 +208,14 @@ def test_fix_that_differs_only_by_location_is_printed_once(tmp_path):
     section = text.split("ERROR invalid-reference")[1].split("\n\n")[0]
     assert section.count("Fix:") == 1 and "each file:line above" in section
     assert section.count(f"{path}:") == 3
+
+
+def test_missing_paths_is_one_line_naming_the_help():
+    result = run("check")
+    assert result.exit_code == 2
+    assert result.stderr == "pullgate: Missing argument 'PATHS...'. (see main check --help)\n"
+
+
+def test_bare_pullgate_shows_the_commands():
+    result = run()
+    assert "Commands:" in result.stdout + result.stderr
