@@ -653,7 +653,7 @@ def _read_source(source: str) -> str:
         try:
             data = read_capped(source, MAX_EXPLAIN_BYTES)
         except InputError as exc:
-            raise UsageProblem(str(exc)) from None
+            raise UsageProblem(f"{source}: cannot read: {exc.message}") from None
     if len(data) > MAX_EXPLAIN_BYTES:
         raise UsageProblem(f"{source}: more than {MAX_EXPLAIN_BYTES // (1024 * 1024)} MiB of text")
     return data.decode("utf-8", errors="replace")
