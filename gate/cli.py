@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
+import stat
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import click
+from click_option_group import optgroup
 
 from gate import __version__
 
 if TYPE_CHECKING:
     from gate.config import Config
+    from gate.pin import PinPlan
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 DEFAULT_CONCURRENCY = 16
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_DEADLINE = 300.0
+MAX_SECONDS = 86_400.0
+MAX_CA_BYTES = 4 * 1024 * 1024
 FORMAT_NAMES = ("text", "json", "sarif", "junit", "github", "azure", "markdown")
 PROGRESS_MIN_IMAGES = 8
 
@@ -28,7 +35,9 @@ class UsageProblem(click.ClickException):
     exit_code = EXIT_USAGE
 
     def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
-        click.echo(f"pullgate: {self.format_message()}", err=True)
+        from gate.safe_text import clean  # messages quote paths and values from the input
+
+        click.echo(f"pullgate: {clean(self.format_message())}", err=True)
 
 
 class FormatTarget(click.ParamType):
@@ -66,6 +75,19 @@ def _report_targets(
                 " --format here has its own file"
             )
         targets = [(name, path or output) for name, path in targets]
+    seen: dict[str, str] = {}
+    for name, path in targets:
+        if path is None:
+            continue
+        key = os.path.realpath(path)
+        if key in seen:
+            raise UsageProblem(
+                f"{path}: both the {seen[key]} and the {name} report would be written there;"
+                " give each its own file"
+            )
+        seen[key] = name
+    if all(path is not None for _, path in targets):
+        targets.append(("text", None))  # a failed gate never leaves an empty CI log
     return targets
 
 
@@ -76,10 +98,118 @@ def _source_url() -> str | None:
     return f"{server}/{repository}/blob/{sha}" if server and repository and sha else None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Pullgate(click.Group):
+    """Every usage mistake on one line (`pullgate: ...`, exit 2), as input problems are."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:  # noqa: ANN401
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.Abort:
+            click.echo("pullgate: aborted", err=True)
+            sys.exit(EXIT_FAIL)
+        except click.ClickException as exc:
+            if isinstance(exc, UsageProblem) or type(exc).__name__ == "NoArgsIsHelpError":
+                exc.show()  # ours are one line already; a bare `pullgate` gets the help
+                sys.exit(exc.exit_code)
+            from gate.safe_text import clean
+
+            message = clean(" ".join(exc.format_message().split()))
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+            click.echo(f"pullgate: {message}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        except BrokenPipeError:  # `pullgate check ... | head`: the reader left, nothing to say
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the exit flush cannot fail
+            sys.exit(EXIT_FAIL)
+        sys.exit(code if isinstance(code, int) else EXIT_PASS)
+
+
+@click.group(cls=_Pullgate, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pullgate")
 def main() -> None:
     """Prove before deploy that every container image in your manifests will pull."""
+
+
+# --- options, in help groups ------------------------------------------------------------------
+# Each option is declared once as (param_decls, attrs) and attached under a help heading by
+# `grouped(TITLE, OPTIONS)`; a command may take any of these tuples (or its own) in any group.
+# To add an option to a command: append an `opt(...)` to the tuple of its group, or give the
+# command its own `@grouped("Cluster", (KUBECONFIG, CONTEXT, opt(...)))`.
+
+Option = tuple[tuple[str, ...], dict[str, Any]]
+
+
+def opt(*decls: str, **attrs: Any) -> Option:  # noqa: ANN401
+    return decls, attrs
+
+
+def grouped(title: str, options: Sequence[Option]) -> Callable[[Callable], Callable]:
+    """Attach `options` to a command, listed in its --help under `title`."""
+
+    def attach(command: Callable) -> Callable:
+        for decls, attrs in reversed(options):
+            command = optgroup.option(*decls, **attrs)(command)
+        return optgroup.group(title)(command)
+
+    return attach
+
+
+class Seconds(click.ParamType):
+    """A finite number of seconds in a range: `nan`, `inf` and `1e999` are mistakes."""
+
+    name = "SECONDS"
+
+    def __init__(self, minimum: float) -> None:
+        self.minimum = minimum
+
+    def convert(self, value, param, ctx):  # noqa: ANN001, ANN201 - click's signature
+        if isinstance(value, float):
+            return value
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number) or not self.minimum <= number <= MAX_SECONDS:
+            self.fail(
+                f"{value!r} is not a number of seconds from {self.minimum:g} to {MAX_SECONDS:g}",
+                param,
+                ctx,
+            )
+        return number
+
+
+def _named_file(ctx: click.Context, param: click.Parameter, value: Any) -> Any:  # noqa: ANN401
+    """A file named by a flag must be there: a missing one is never silently skipped."""
+    for path in value if isinstance(value, tuple) else (value,):
+        if path is None:
+            continue
+        flag = param.opts[0]
+        if not os.path.exists(path):
+            broken = " (broken symbolic link)" if os.path.islink(path) else ""
+            raise UsageProblem(f"{flag} {path}: no such file{broken}")
+        if os.path.isdir(path):
+            raise UsageProblem(f"{flag} {path}: a directory, not a file")
+        mode = os.stat(path).st_mode
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):  # /dev/zero would be read forever
+            raise UsageProblem(f"{flag} {path}: a device, not a file")
+    return value
+
+
+def _registry_hosts(ctx: click.Context, param: click.Parameter, value: Any) -> Any:  # noqa: ANN401
+    for host in value:
+        if not _HOST_PORT.fullmatch(host):
+            raise UsageProblem(
+                f"--insecure-registry {host!r}: expected HOST[:PORT] (a name, an IPv4 address"
+                " or [IPv6], and an optional port)"
+            )
+    return value
+
+
+_HOST_PORT = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?"
+)
 
 
 def _progress(enabled: bool) -> Callable[[int], Callable[[object], None]] | None:
@@ -98,54 +228,198 @@ def _progress(enabled: bool) -> Callable[[int], Callable[[object], None]] | None
     return start
 
 
-def registry_options(command: Callable) -> Callable:
-    """The options every command that talks to registries shares (check, pin)."""
-    for option in reversed(_REGISTRY_OPTIONS):
-        command = option(command)
-    return command
-
-
-_REGISTRY_OPTIONS = (
-    click.option(
+REGISTRY_OPTIONS: tuple[Option, ...] = (
+    opt(
         "--concurrency",
         type=click.IntRange(1, 256),
         help=f"Registry requests in flight at once [default: {DEFAULT_CONCURRENCY}].",
     ),
-    click.option(
+    opt(
         "--timeout",
-        type=click.FloatRange(min=0.1),
+        type=Seconds(0.1),
         help=f"Seconds per registry request [default: {DEFAULT_TIMEOUT:g}].",
     ),
-    click.option(
+    opt(
         "--deadline",
-        type=click.FloatRange(min=1),
+        type=Seconds(1),
         help=f"Seconds for the whole run [default: {DEFAULT_DEADLINE:g}].",
     ),
-    click.option(
+    opt(
         "--insecure-registry",
         "insecure",
         multiple=True,
+        callback=_registry_hosts,
         metavar="HOST[:PORT]",
         help="Allow plain HTTP or unverified TLS for this registry; repeatable.",
     ),
-    click.option(
+    opt(
         "--ca-file",
-        type=click.Path(exists=True, dir_okay=False),
-        help="Extra CA certificates (PEM) to trust for registries.",
+        type=click.Path(dir_okay=False),
+        callback=_named_file,
+        metavar="FILE",
+        help="Extra CA certificates (PEM or DER) to trust for registries.",
     ),
-    click.option(
+    opt(
         "--docker-config",
         type=click.Path(dir_okay=False),
+        callback=_named_file,
+        metavar="FILE",
         help="Docker config.json with registry credentials "
         "[default: $DOCKER_CONFIG/config.json, else ~/.docker/config.json].",
     ),
-    click.option(
-        "--config",
-        "config_path",
+)
+CONFIG = opt(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    callback=_named_file,
+    metavar="FILE",
+    help="Config file [default: ./.pullgate.yaml when present].",
+)
+KUBECONFIG = opt(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False),
+    callback=_named_file,
+    metavar="FILE",
+    help="Cluster mode: read nodes, namespaces, ServiceAccounts and pull secrets from this"
+    " kubeconfig's cluster, read-only (--context alone uses $KUBECONFIG, else ~/.kube/config).",
+)
+CONTEXT = opt("--context", "kube_context", help="Cluster mode: kubeconfig context to use.")
+CLUSTER_OPTIONS: tuple[Option, ...] = (
+    KUBECONFIG,
+    CONTEXT,
+    opt(
+        "--cluster-state",
+        "cluster_state",
+        multiple=True,
         type=click.Path(dir_okay=False),
-        help="Config file [default: ./.pullgate.yaml when present].",
+        callback=_named_file,
+        metavar="FILE",
+        help="Cluster mode offline: a state file (pullgate snapshot, or kubectl get ... -o yaml);"
+        " repeatable.",
+    ),
+    opt(
+        "--namespace",
+        "-n",
+        help="Namespace for objects without metadata.namespace"
+        " [default: the context's, else default].",
+    ),
+    opt(
+        "--verify-credentials",
+        is_flag=True,
+        help="Cluster mode: try each matching pull secret against the registry.",
     ),
 )
+AKS_OPTIONS: tuple[Option, ...] = (
+    opt(
+        "--aks",
+        metavar="RG/CLUSTER",
+        help="AKS cluster (RESOURCE_GROUP/CLUSTER or its resource id): the kubelet identity's ACR"
+        " pull rights (RBAC and ABAC), node pools and registry posture, read from Azure with the"
+        " pipeline's Azure login; ACR images are read with it too.",
+    ),
+    opt("--subscription", help="Subscription of the cluster [default: the az CLI's]."),
+    opt(
+        "--acr-resource-id",
+        "acr_resource_ids",
+        multiple=True,
+        metavar="ID",
+        help="A registry's resource id, instead of searching the subscription; repeatable.",
+    ),
+    opt(
+        "--kubelet-object-id",
+        metavar="GUID",
+        help="Object id of the cluster's service principal (legacy clusters), when Microsoft"
+        " Graph cannot be read.",
+    ),
+    opt(
+        "--azure-cloud",
+        type=click.Choice(("AzureCloud", "AzureChinaCloud", "AzureUSGovernment")),
+        default="AzureCloud",
+        show_default=True,
+        help="Azure cloud (azurecr.io, azurecr.cn, azurecr.us).",
+    ),
+)
+POLICY_OPTIONS: tuple[Option, ...] = (
+    opt(
+        "--platform",
+        "platforms",
+        multiple=True,
+        metavar="OS/ARCH[/VARIANT]",
+        help="Target node platform; repeatable. Images without a build for one fail.",
+    ),
+    opt("--offline", is_flag=True, help="No network: only what the manifests alone prove."),
+    opt("--strict", is_flag=True, help="Fail on warnings too."),
+    CONFIG,
+)
+OUTPUT_OPTIONS: tuple[Option, ...] = (
+    opt(
+        "--format",
+        "formats",
+        type=FormatTarget(),
+        multiple=True,
+        help="Report format, repeatable: NAME writes to stdout (one at most), NAME=FILE to FILE;"
+        f" one run can write several. NAME: {', '.join(FORMAT_NAMES)} [default: text].",
+    ),
+    opt(
+        "--output",
+        "-o",
+        type=click.Path(dir_okay=False),
+        help="Write the report of the --format given without =FILE to this file.",
+    ),
+    opt("--verbose", "-v", is_flag=True, help="Text report: list the images that passed too."),
+    opt(
+        "--color/--no-color",
+        default=None,
+        help="Colour [default: on a terminal, unless NO_COLOR is set].",
+    ),
+)
+
+
+def _ca_bundle(path: str | None) -> str | None:
+    """`--ca-file` as a PEM file the TLS stack loads: PEM as given, a DER certificate (.cer)
+    converted into a private temporary PEM file for the run; anything else refused."""
+    if path is None:
+        return None
+    import ssl
+    import tempfile
+
+    from gate.manifests import InputError, read_capped
+
+    try:
+        data = read_capped(path, MAX_CA_BYTES)
+    except InputError as exc:
+        raise UsageProblem(f"--ca-file {exc}") from None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    pem = b"-----BEGIN CERTIFICATE-----" in data
+    try:
+        context.load_verify_locations(cadata=data.decode("ascii") if pem else data)
+    except (ssl.SSLError, ValueError, UnicodeDecodeError):
+        kind = "PEM file holds no readable certificate" if pem else "not a PEM or DER certificate"
+        raise UsageProblem(f"--ca-file {path}: {kind}") from None
+    if pem:
+        return path
+    converted = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives until the process ends
+        "w", prefix="pullgate-ca-", suffix=".pem", delete=False
+    )
+    with converted:
+        converted.write(ssl.DER_cert_to_PEM_cert(data))
+    _remove_at_exit(converted.name)
+    return converted.name
+
+
+def _remove_at_exit(path: str) -> None:
+    import atexit
+
+    atexit.register(lambda: os.path.exists(path) and os.unlink(path))
+
+
+def _refuse_terminal(paths: Sequence[str], command: str) -> None:
+    if "-" in paths and sys.stdin.isatty():
+        raise UsageProblem(
+            f"{command} - reads manifests from stdin: pipe them in (helm template ./chart |"
+            f" pullgate {command} -) or give files"
+        )
 
 
 def registry_settings(
@@ -163,105 +437,34 @@ def registry_settings(
         "timeout": timeout or config.timeout or DEFAULT_TIMEOUT,
         "deadline": deadline or config.deadline or DEFAULT_DEADLINE,
         "insecure": frozenset(insecure) | frozenset(config.insecure_registries),
-        "ca_file": ca_file or config.ca_file,
-        "docker_config": docker_config or config.docker_config,
+        "ca_file": _ca_bundle(ca_file),
+        "docker_config": docker_config,
     }
 
 
-@main.command()
+@main.command(short_help="Check every image in manifests before deploy.")
 @click.argument("paths", nargs=-1, required=True)
-@click.option(
-    "--platform",
-    "platforms",
-    multiple=True,
-    metavar="OS/ARCH[/VARIANT]",
-    help="Target node platform; repeatable. Images without a build for one fail.",
-)
-@click.option("--offline", is_flag=True, help="No network: only what the manifests alone prove.")
-@click.option(
-    "--format",
-    "formats",
-    type=FormatTarget(),
-    multiple=True,
-    help="Report format, repeatable: NAME writes to stdout (one at most), NAME=FILE to FILE;"
-    f" one run can write several. NAME: {', '.join(FORMAT_NAMES)} [default: text].",
-)
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(dir_okay=False, writable=True),
-    help="Write the report of the --format given without =FILE to this file instead of stdout.",
-)
-@click.option("--strict", is_flag=True, help="Fail on warnings too.")
-@registry_options
-@click.option(
-    "--kubeconfig",
-    type=click.Path(dir_okay=False),
-    help="Cluster mode: read nodes, namespaces, ServiceAccounts and pull secrets from this"
-    " kubeconfig's cluster, read-only (--context alone uses $KUBECONFIG, else ~/.kube/config).",
-)
-@click.option("--context", "kube_context", help="Cluster mode: kubeconfig context to use.")
-@click.option(
-    "--cluster-state",
-    "cluster_state",
-    multiple=True,
-    type=click.Path(dir_okay=False),
-    help="Cluster mode offline: a state file (pullgate snapshot, or kubectl get ... -o yaml);"
-    " repeatable.",
-)
-@click.option(
-    "--namespace",
-    "-n",
-    help="Namespace for objects without metadata.namespace [default: the context's, else default].",
-)
-@click.option(
-    "--verify-credentials",
-    is_flag=True,
-    help="Cluster mode: try each matching pull secret against the registry.",
-)
-@click.option(
-    "--aks",
-    metavar="RG/CLUSTER",
-    help="AKS cluster (RESOURCE_GROUP/CLUSTER or its resource id): the kubelet identity's ACR pull"
-    " rights (RBAC and ABAC), node pools and registry posture, read from Azure with the"
-    " pipeline's Azure login; ACR images are read with it too.",
-)
-@click.option("--subscription", help="AKS: subscription of the cluster [default: the az CLI's].")
-@click.option(
-    "--acr-resource-id",
-    "acr_resource_ids",
-    multiple=True,
-    metavar="ID",
-    help="AKS: a registry's resource id, instead of searching the subscription; repeatable.",
-)
-@click.option(
-    "--kubelet-object-id",
-    metavar="GUID",
-    help="AKS: object id of the cluster's service principal (legacy clusters), when Microsoft"
-    " Graph cannot be read.",
-)
-@click.option(
-    "--azure-cloud",
-    type=click.Choice(("AzureCloud", "AzureChinaCloud", "AzureUSGovernment")),
-    default="AzureCloud",
-    show_default=True,
-    help="AKS: Azure cloud (azurecr.io, azurecr.cn, azurecr.us).",
-)
-@click.option("--color/--no-color", default=None, help="Colour (default: only on a terminal).")
+@grouped("Output", OUTPUT_OPTIONS)
+@grouped("Policy", POLICY_OPTIONS)
+@grouped("Registry", REGISTRY_OPTIONS)
+@grouped("Cluster (predict the kubelet's view)", CLUSTER_OPTIONS)
+@grouped("AKS (ACR pull rights from Azure)", AKS_OPTIONS)
 def check(
     paths: tuple[str, ...],
-    platforms: tuple[str, ...],
-    offline: bool,
     formats: tuple[tuple[str, str | None], ...],
     output: str | None,
+    verbose: bool,
+    color: bool | None,
+    platforms: tuple[str, ...],
+    offline: bool,
     strict: bool,
+    config_path: str | None,
     concurrency: int | None,
     timeout: float | None,
     deadline: float | None,
     insecure: tuple[str, ...],
     ca_file: str | None,
     docker_config: str | None,
-    config_path: str | None,
     kubeconfig: str | None,
     kube_context: str | None,
     cluster_state: tuple[str, ...],
@@ -272,7 +475,6 @@ def check(
     acr_resource_ids: tuple[str, ...],
     kubelet_object_id: str | None,
     azure_cloud: str,
-    color: bool | None,
 ) -> None:
     """Check every image in PATHS (files, directories, or - for stdin).
 
@@ -288,6 +490,7 @@ def check(
     from gate.runner import CheckOptions, run_check
 
     reports = _report_targets(formats, output)
+    _refuse_terminal(paths, "check")
     try:
         config = load_config(find_config(config_path))
         targets = [parse_platform(p) for p in (platforms or config.platforms)]
@@ -340,11 +543,12 @@ def check(
 
     source_url = _source_url()
     for name, path in reports:
-        to_tty = path is None and sys.stdout.isatty()
+        to_tty = path is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
         use_color = name == "text" and (to_tty if color is None else color)
-        report = FORMATS[name](
-            outcome, RenderOptions(color=use_color, strict=strict, source_url=source_url)
+        render = RenderOptions(
+            color=use_color, strict=strict, source_url=source_url, verbose=verbose
         )
+        report = FORMATS[name](outcome, render)
         if path:
             _write_file(path, report, f"{name} report")
         else:
@@ -353,29 +557,47 @@ def check(
 
 
 def _write_file(path: str, text: str, what: str) -> None:
+    """Write a report or snapshot beside `path` and rename it into place: a symbolic link at
+    `path` (a committed `pullgate.sarif` pointing elsewhere) is replaced, never written through."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        raise UsageProblem(f"{path}: cannot write {what}: a directory")
+    import tempfile
+
+    directory = os.path.dirname(path) or "."
     try:
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        fd, tmp = tempfile.mkstemp(prefix=".pullgate-", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            mask = os.umask(0)
+            os.umask(mask)
+            os.chmod(tmp, 0o666 & ~mask)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
     except OSError as exc:
         raise UsageProblem(f"{path}: cannot write {what}: {exc.strerror}") from None
 
 
-@main.command("snapshot")
+@main.command("snapshot", short_help="Save the cluster state check --cluster-state reads.")
 @click.option(
     "--kubeconfig",
     type=click.Path(dir_okay=False),
+    callback=_named_file,
     help="Kubeconfig file [default: $KUBECONFIG, else ~/.kube/config].",
 )
 @click.option("--context", "kube_context", help="Kubeconfig context to use.")
 @click.option(
     "--output",
     "-o",
-    type=click.Path(dir_okay=False, writable=True),
+    type=click.Path(dir_okay=False),
     help="Write the state file here [default: stdout].",
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0.1),
+    type=Seconds(0.1),
     default=DEFAULT_TIMEOUT,
     show_default=True,
     help="Seconds per kube API request.",
@@ -416,7 +638,8 @@ MAX_EXPLAIN_BYTES = 16 * 1024 * 1024
 
 
 def _read_source(source: str) -> str:
-    """The text of FILE, or of stdin for -, capped; never waits on a terminal."""
+    """The text of FILE, or of stdin for -, capped; never waits on a terminal or reads a
+    device."""
     if source == "-":
         if sys.stdin.isatty():
             raise UsageProblem(
@@ -425,17 +648,18 @@ def _read_source(source: str) -> str:
             )
         data = sys.stdin.buffer.read(MAX_EXPLAIN_BYTES + 1)
     else:
+        from gate.manifests import InputError, read_capped
+
         try:
-            with open(source, "rb") as fh:
-                data = fh.read(MAX_EXPLAIN_BYTES + 1)
-        except OSError as exc:
-            raise UsageProblem(f"{source}: cannot read: {exc.strerror}") from None
+            data = read_capped(source, MAX_EXPLAIN_BYTES)
+        except InputError as exc:
+            raise UsageProblem(f"{source}: cannot read: {exc.message}") from None
     if len(data) > MAX_EXPLAIN_BYTES:
         raise UsageProblem(f"{source}: more than {MAX_EXPLAIN_BYTES // (1024 * 1024)} MiB of text")
     return data.decode("utf-8", errors="replace")
 
 
-@main.command("explain")
+@main.command("explain", short_help="Name the cause of a live pull failure from kubectl output.")
 @click.argument("source", required=False, default="-", metavar="[FILE|-]")
 @click.option(
     "--format",
@@ -461,21 +685,28 @@ def explain_command(source: str, fmt: str) -> None:
     sys.exit(EXIT_FAIL if result.failures else EXIT_PASS)
 
 
-@main.command("pin")
+@main.command("pin", short_help="Pin image tags to their digests (diff, or --write).")
 @click.argument("paths", nargs=-1, required=True)
-@click.option(
-    "--write", is_flag=True, help="Edit the files in place [default: print a unified diff]."
+@grouped(
+    "Output",
+    (
+        opt(
+            "--write",
+            is_flag=True,
+            help="Edit the files in place [default: print a unified diff; for -, the pinned text].",
+        ),
+    ),
 )
-@registry_options
+@grouped("Registry", (*REGISTRY_OPTIONS, CONFIG))
 def pin_command(
     paths: tuple[str, ...],
     write: bool,
-    insecure: tuple[str, ...],
-    ca_file: str | None,
-    docker_config: str | None,
     concurrency: int | None,
     timeout: float | None,
     deadline: float | None,
+    insecure: tuple[str, ...],
+    ca_file: str | None,
+    docker_config: str | None,
     config_path: str | None,
 ) -> None:
     """Pin the image tags in PATHS to their digests: name:tag@sha256:...
@@ -490,8 +721,13 @@ def pin_command(
     from gate.manifests import InputError
     from gate.pin import PinError, plan_pins, write_pins
     from gate.registry.credentials import CredentialError
+    from gate.reports.parts import place
     from gate.runner import CheckOptions
+    from gate.safe_text import clean
 
+    _refuse_terminal(paths, "pin")
+    if write and "-" in paths:
+        raise UsageProblem("pin - prints the pinned text to stdout: --write needs files")
     try:
         config = load_config(find_config(config_path))
         options = CheckOptions(
@@ -500,23 +736,36 @@ def pin_command(
                 config, concurrency, timeout, deadline, insecure, ca_file, docker_config
             ),
         )
-        plan = plan_pins(paths, options)
+        plan = plan_pins(paths, options, stdin=sys.stdin)
         if not (plan.count or plan.refused or plan.pinned_already):
             raise UsageProblem(f"no container images found in {', '.join(paths)}")
         written = write_pins(plan) if write else []
     except (ConfigError, InputError, CredentialError, PinError) as exc:
         raise UsageProblem(str(exc)) from None
-    if not write:
+    if "-" in paths:
+        click.echo(plan.new_text("-"), nl=False)
+    elif not write:
         click.echo(plan.diff(), nl=False)
     for use, why in plan.refused:
-        click.echo(f"pullgate pin: {use.file}:{use.line}: {use.image}: not pinned: {why}", err=True)
-    done = f"wrote {len(written)} file{'s' if len(written) != 1 else ''}" if write else "diff above"
-    click.echo(
-        f"pullgate pin: {plan.count} image{'s' if plan.count != 1 else ''} to pin ({done}),"
-        f" {len(plan.pinned_already)} already pinned, {len(plan.refused)} not pinned",
-        err=True,
-    )
+        where = place(use.file, use.line)
+        click.echo(clean(f"pullgate pin: {where}: {use.image}: not pinned: {why}"), err=True)
+    click.echo(f"pullgate pin: {_pin_summary(plan, paths, write, written)}", err=True)
     sys.exit(EXIT_FAIL if plan.refused else EXIT_PASS)
+
+
+def _pin_summary(plan: PinPlan, paths: Sequence[str], write: bool, written: list[str]) -> str:
+    already = f"{len(plan.pinned_already)} already pinned"
+    refused = f", {len(plan.refused)} not pinned" if plan.refused else ""
+    if not plan.count:
+        return f"nothing to pin: {already}{refused}"
+    images = f"{plan.count} image{'s' if plan.count != 1 else ''}"
+    if "-" in paths:
+        done = f"pinned {images} in the text on stdout"
+    elif write:
+        done = f"pinned {images} in {len(written)} file{'s' if len(written) != 1 else ''}"
+    else:
+        done = f"{images} to pin (diff above)"
+    return f"{done}, {already}{refused}"
 
 
 if __name__ == "__main__":  # pragma: no cover

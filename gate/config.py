@@ -5,14 +5,21 @@ Unknown keys and wrong types are errors naming the file and line.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from gate.manifests import InputError, decode_bytes, read_capped
+from gate.platforms import PlatformError, parse_platform
 from gate.policy import POLICY_KEYS, Policy, PolicyError, parse_policy_entry
 
 DEFAULT_NAME = ".pullgate.yaml"
+MAX_SECONDS = 86_400
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_CONFIG_DEPTH = 32  # the deepest real key (ignore -> rule -> field) is 3 levels down
 
 
 class ConfigError(Exception):
@@ -26,8 +33,6 @@ class Config:
     concurrency: int | None = None
     timeout: float | None = None
     deadline: float | None = None
-    ca_file: str | None = None
-    docker_config: str | None = None
     source: str | None = None
     policy: Policy = field(default_factory=Policy)
 
@@ -42,26 +47,50 @@ def _positive_int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
-def _positive_number(value: object) -> float | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return float(value)
+def _seconds(value: object) -> float | None:
+    """A finite positive number of seconds (no `.inf`, no `.nan`), at most a day."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if number and math.isfinite(value) and 0 < value <= MAX_SECONDS:  # type: ignore[arg-type]
+        return float(value)  # type: ignore[arg-type]
     return None
 
 
-def _string(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
+def _platform_list(value: object) -> list[str] | None:
+    values = _str_list(value)
+    if values is None:
+        return None
+    for text in values:
+        parse_platform(text)  # PlatformError, turned into the item's line by the caller
+    return values
+
+
+_LOOPBACK = re.compile(r"(?:localhost|127(?:\.[0-9]{1,3}){3}|\[::1\])(?::[0-9]{1,5})?")
+
+
+def _loopback_list(value: object) -> list[str] | None:
+    """Plain HTTP is safe to allow from a file only where nobody sits on the network path."""
+    values = _str_list(value)
+    if values is None or not all(_LOOPBACK.fullmatch(v) for v in values):
+        return None
+    return values
 
 
 # key -> (attribute, converter returning None when the type is wrong, expected type in words)
 _KEYS = {
-    "platforms": ("platforms", _str_list, "a list of OS/ARCH strings"),
-    "insecure-registries": ("insecure_registries", _str_list, "a list of HOST[:PORT] strings"),
+    "platforms": ("platforms", _platform_list, "a list of OS/ARCH[/VARIANT] strings"),
+    "insecure-registries": (
+        "insecure_registries",
+        _loopback_list,
+        "a list of loopback registries (localhost, 127.0.0.1, [::1], with :PORT); name others"
+        " with --insecure-registry on the command line",
+    ),
     "concurrency": ("concurrency", _positive_int, "a positive integer"),
-    "timeout": ("timeout", _positive_number, "a positive number of seconds"),
-    "deadline": ("deadline", _positive_number, "a positive number of seconds"),
-    "ca-file": ("ca_file", _string, "a file path"),
-    "docker-config": ("docker_config", _string, "a file path"),
+    "timeout": ("timeout", _seconds, f"a number of seconds, above 0 and at most {MAX_SECONDS}"),
+    "deadline": ("deadline", _seconds, f"a number of seconds, above 0 and at most {MAX_SECONDS}"),
 }
+# Trust and credentials come from the command line and the environment, never from a file a pull
+# request can change (README, Security): these keys name the flag to use instead.
+COMMAND_LINE_ONLY = {"ca-file": "--ca-file", "docker-config": "--docker-config"}
 
 
 def find_config(explicit: str | None, cwd: Path | None = None) -> Path | None:
@@ -71,19 +100,55 @@ def find_config(explicit: str | None, cwd: Path | None = None) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
+def _read(path: Path) -> str:
+    try:
+        return decode_bytes(read_capped(str(path), MAX_CONFIG_BYTES), str(path))
+    except InputError as exc:
+        raise ConfigError(f"{exc} (config)") from None
+
+
+def _compose(text: str, path: Path) -> yaml.Node | None:
+    """The YAML node tree, after a check of every event (iterative, so no recursion limit is
+    met): nesting depth and text a value may hold."""
+    try:
+        depth = 0
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_CONFIG_DEPTH:
+                    line = event.start_mark.line + 1
+                    raise ConfigError(
+                        f"{path}:{line}: nesting deeper than {MAX_CONFIG_DEPTH} levels"
+                    )
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+            elif isinstance(event, yaml.ScalarEvent) and _UNPRINTABLE.search(event.value):
+                line = event.start_mark.line + 1
+                raise ConfigError(
+                    f"{path}:{line}: a control character or lone surrogate in a value"
+                )
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        position = getattr(exc, "position", None)
+        if mark is not None:
+            where = f"{path}:{mark.line + 1}"
+        elif position is not None:
+            where = f"{path}:{text.count(chr(10), 0, position) + 1}"
+        else:
+            where = str(path)
+        problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or exc
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+
+
+# What no setting holds: controls other than tab and newline, lone surrogates (from "\ud800").
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def load_config(path: Path | None) -> Config:
     if path is None:
         return Config()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc}") from exc
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from exc
+    root = _compose(_read(path), path)
     config = Config(source=str(path))
     if root is None:
         return config
@@ -99,12 +164,30 @@ def load_config(path: Path | None) -> Config:
             except PolicyError as exc:
                 raise ConfigError(str(exc)) from None
             continue
+        if key in COMMAND_LINE_ONLY:
+            raise ConfigError(
+                f"{path}:{line}: {key} is taken only from {COMMAND_LINE_ONLY[key]} on the command"
+                " line: a repository's file does not choose credentials or trusted CAs"
+            )
         if key not in _KEYS:
             known = ", ".join(sorted([*_KEYS, *POLICY_KEYS]))
             raise ConfigError(f"{path}:{line}: unknown key {key!r} (known: {known})")
         attr, convert, expected = _KEYS[key]
-        value = convert(constructor.construct_object(value_node, deep=True))
+        try:
+            value = convert(constructor.construct_object(value_node, deep=True))
+        except PlatformError as exc:
+            raise ConfigError(f"{path}:{_item_line(value_node, exc)}: {exc}") from None
+        except (ValueError, yaml.YAMLError):  # e.g. `!!int abc`
+            value = None
         if value is None:
             raise ConfigError(f"{path}:{line}: {key} must be {expected}")
         setattr(config, attr, value)
     return config
+
+
+def _item_line(node: yaml.Node, exc: PlatformError) -> int:
+    """The line of the list item a PlatformError is about."""
+    for item in getattr(node, "value", []):
+        if isinstance(item, yaml.ScalarNode) and repr(item.value) in str(exc):
+            return item.start_mark.line + 1
+    return node.start_mark.line + 1

@@ -41,6 +41,8 @@ def make_finding(
     severity: Severity | None = None,
 ) -> Finding:
     entry = CATALOG[cause_id]
+    # Where the use is, so no fix says `<file>:<line>` when the value is known.
+    context = {"file": "stdin" if use.file == "-" else use.file, "line": use.line, **context}
     return Finding(
         cause=cause_id,
         severity=severity or entry.severity,

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import yaml
 
-from gate.manifests import ImageUse, read_bundle
+from gate.manifests import ImageUse, InputError, read_bundle, read_capped, read_stdin, read_text
 from gate.reference import ImageRef
 from gate.runner import CheckOptions, parse_uses, resolve
 
@@ -87,10 +89,11 @@ def pinned_reference(image: str, digest: str) -> str:
 
 def _read(file: str) -> str:
     try:
-        with open(file, encoding="utf-8", newline="") as fh:
-            return fh.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PinError(f"{file}: cannot read: {exc}") from None
+        return read_capped(file).decode("utf-8")
+    except InputError as exc:
+        raise PinError(str(exc)) from None
+    except UnicodeDecodeError as exc:
+        raise PinError(f"{file}: cannot read: {exc.reason}") from None
 
 
 def _scalars(text: str) -> dict[tuple[int, str], list[yaml.ScalarNode]]:
@@ -136,10 +139,16 @@ def _reads_back(text: str, start: int, pinned: str) -> bool:
     )
 
 
-def plan_pins(paths: Sequence[str], options: CheckOptions) -> PinPlan:
-    if any(p == "-" for p in paths):
-        raise PinError("pin edits files in place: give file or directory paths, not -")
-    bundle = read_bundle(paths)
+def plan_pins(paths: Sequence[str], options: CheckOptions, stdin: TextIO | None = None) -> PinPlan:
+    """What to pin in `paths`; `-` (alone) pins the manifests read from `stdin`."""
+    plan = PinPlan()
+    if "-" in paths:
+        if len(paths) > 1:
+            raise PinError("pin - reads manifests from stdin alone: give - or paths, not both")
+        plan.texts["-"] = read_stdin(stdin or sys.stdin)
+        bundle = read_text(plan.texts["-"], "-")
+    else:
+        bundle = read_bundle(paths)
     parsed = parse_uses(bundle.uses)
     refs: dict[ImageRef, bool] = {}
     for use in bundle.uses:
@@ -148,7 +157,6 @@ def plan_pins(paths: Sequence[str], options: CheckOptions) -> PinPlan:
             refs[ref] = False
     resolutions = resolve(refs, options, None) if refs and not options.offline else {}
 
-    plan = PinPlan()
     scalars: dict[str, dict[tuple[int, str], list[yaml.ScalarNode]]] = {}
     for use in bundle.uses:
         ref = parsed.get(use.image) if not use.problem else None
@@ -165,6 +173,7 @@ def plan_pins(paths: Sequence[str], options: CheckOptions) -> PinPlan:
             continue
         if use.file not in plan.texts:
             plan.texts[use.file] = _read(use.file)
+        if use.file not in scalars:
             scalars[use.file] = _scalars(plan.texts[use.file])
         nodes = scalars[use.file].get((use.line, use.image), [])
         pinned = pinned_reference(use.image, res.digest)
@@ -192,10 +201,11 @@ def plan_pins(paths: Sequence[str], options: CheckOptions) -> PinPlan:
 
 
 def write_pins(plan: PinPlan) -> list[str]:
-    """Replace each edited file atomically, keeping its mode; returns the files written."""
+    """Replace each edited file atomically, keeping its mode; returns the files written. A file
+    reached through a symbolic link is edited where the link points, and the link is kept."""
     written = []
     for file in sorted(plan.edits):
-        path = Path(file)
+        path = Path(os.path.realpath(file))
         text = plan.new_text(file)
         try:
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")

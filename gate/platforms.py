@@ -9,6 +9,7 @@ node's build (major.minor.build) when both are known.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -55,13 +56,21 @@ class PlatformError(ValueError):
     pass
 
 
+# What OCI platform fields hold (GOOS, GOARCH, v7, v8): ASCII letters and digits, so `v²` or a
+# control character is a typo, not a platform.
+_PART = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_OS_VERSION = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,10}){0,3}")
+
+
 def parse_platform(text: str) -> Platform:
     """`os/arch[/variant][:os.version]`, e.g. `linux/arm64`, `linux/arm/v7`,
     `windows/amd64:10.0.20348`."""
     base, _, os_version = text.strip().partition(":")
     parts = base.split("/")
-    if len(parts) not in (2, 3) or not all(parts):
+    if len(parts) not in (2, 3) or not all(_PART.fullmatch(p) for p in parts):
         raise PlatformError(f"invalid platform {text!r}: expected OS/ARCH[/VARIANT]")
+    if os_version and not _OS_VERSION.fullmatch(os_version):
+        raise PlatformError(f"invalid platform {text!r}: the OS version is digits and dots")
     variant = parts[2] if len(parts) == 3 else ""
     return Platform(parts[0], parts[1], variant, os_version)
 

@@ -136,12 +136,14 @@ class Stack:
     ) -> Outcome:
         path = self.tmp / "app.yaml"
         path.write_text(manifest)
+        no_credentials = self.tmp / "empty-docker-config.json"
+        no_credentials.write_text("{}")  # a named Docker config must exist
         options = CheckOptions(
             paths=[str(path)],
             timeout=5,
             deadline=60,
             ca_file=str(self.tls.ca_file),
-            docker_config=str(self.tmp / "no-docker-config.json"),
+            docker_config=str(no_credentials),
         )
         return run_aks_check(
             options,

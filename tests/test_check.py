@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -57,6 +58,13 @@ def pullgate(
     )
 
 
+def no_credentials(tmp_path: Path) -> Path:
+    """A Docker config with no credentials in it (a named config must exist)."""
+    path = tmp_path / "empty-docker-config.json"
+    path.write_text("{}")
+    return path
+
+
 def check_json(tmp_path: Path, images: list[str], *flags: str) -> tuple[int, dict]:
     manifest = tmp_path / "deploy.yaml"
     manifest.write_text(deployment(images))
@@ -70,7 +78,7 @@ def check_json(tmp_path: Path, images: list[str], *flags: str) -> tuple[int, dic
         "--deadline",
         "30",
         "--docker-config",
-        str(tmp_path / "none.json"),
+        str(no_credentials(tmp_path)),
         *flags,
     )
     assert "Traceback" not in done.stderr
@@ -339,7 +347,7 @@ def test_hundreds_of_references_cost_one_manifest_request_each_and_one_token_per
         "--insecure-registry",
         token_registry.host,
         "--docker-config",
-        str(tmp_path / "none.json"),
+        str(no_credentials(tmp_path)),
     )
     report = json.loads(done.stdout)
     assert report["summary"]["images"] == 300 and report["summary"]["unique"] == 20
@@ -396,3 +404,25 @@ def test_flags_override_the_config_file(tmp_path, registry):
     (tmp_path / "deploy.yaml").write_text(deployment([f"{registry.host}/team/app:1.0"]))
     done = pullgate("check", "deploy.yaml", "--platform", "linux/amd64", cwd=tmp_path)
     assert done.returncode == 0, done.stdout
+
+
+def test_ca_file_in_der_form_makes_the_certificate_trusted(tmp_path, tls_registry):
+    tls_registry.push_image("team/app", "1.0")
+    der = tmp_path / "corp-ca.cer"
+    der.write_bytes(ssl.PEM_cert_to_DER_cert(tls_registry.ca_file.read_text()))
+    code, report = check_json(
+        tmp_path, [f"{tls_registry.host}/team/app:1.0"], "--ca-file", str(der)
+    )
+    assert code == 0, report
+
+
+@pytest.mark.parametrize("command", ["check", "pin"])
+@pytest.mark.parametrize("content", [b"not a certificate\n", b"\x30\x82\x01\x00garbage", b""])
+def test_ca_file_that_is_no_certificate_is_one_line_exit_2(tmp_path, command, content):
+    bad = tmp_path / "ca.pem"
+    bad.write_bytes(content)
+    manifest = tmp_path / "deploy.yaml"
+    manifest.write_text(deployment(["127.0.0.1:9/team/app:1.0"]))
+    done = pullgate(command, str(manifest), "--ca-file", str(bad))
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [f"pullgate: --ca-file {bad}: not a PEM or DER certificate"]

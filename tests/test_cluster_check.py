@@ -543,7 +543,7 @@ def test_kubeconfig_that_does_not_exist_is_a_usage_error(tmp_path, registries):
         tmp_path, [pod("web", "shop", registries.web)], "--kubeconfig", str(tmp_path / "no")
     )
     assert result.code == 2
-    assert "cannot use kubeconfig" in result.stderr
+    assert result.stderr == f"pullgate: --kubeconfig {tmp_path / 'no'}: no such file\n"
 
 
 # ---- state files and snapshots -----------------------------------------------------------------

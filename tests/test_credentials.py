@@ -3,7 +3,9 @@ import json
 import os
 import stat
 
-from gate.registry.credentials import DockerConfig
+import pytest
+
+from gate.registry.credentials import CredentialError, DockerConfig
 
 
 def config(tmp_path, data):
@@ -49,8 +51,29 @@ def test_secret_values_never_appear_in_repr(tmp_path):
     assert "topsecret" not in repr(cred)
 
 
-def test_missing_config_has_no_credentials(tmp_path):
-    assert DockerConfig.load(tmp_path / "none.json").lookup("ghcr.io/a", "ghcr.io") == []
+def test_missing_default_config_has_no_credentials(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    assert DockerConfig.load(None).lookup("ghcr.io/a", "ghcr.io") == []
+
+
+def test_missing_named_config_is_an_error(tmp_path):
+    with pytest.raises(CredentialError, match=r"none\.json: no such file or directory"):
+        DockerConfig.load(tmp_path / "none.json")
+
+
+@pytest.mark.parametrize("name", ["x/../../run-me", "../bin/sh", "a\\b", "..", "-rf", "x y"])
+@pytest.mark.parametrize("key", ["credsStore", "credHelpers"])
+def test_helper_names_docker_would_refuse_are_refused_and_never_run(tmp_path, key, name):
+    ran = tmp_path / "ran"
+    program = tmp_path / "docker-credential-x"
+    program.write_text(f"#!/bin/sh\ntouch {ran}\n")
+    program.chmod(0o755)
+    value = {"ghcr.io": name} if key == "credHelpers" else name
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({key: value}))
+    with pytest.raises(CredentialError, match="not a credential helper name"):
+        DockerConfig.load(path).lookup("ghcr.io/a", "ghcr.io")
+    assert not ran.exists()
 
 
 def test_credential_helper_is_asked_for_its_host(tmp_path, monkeypatch):

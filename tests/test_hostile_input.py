@@ -419,3 +419,172 @@ def test_named_pipe_in_a_directory_is_not_waited_on(tmp_path):
     run = check(tmp_path)
     assert_input_error(run, fifo, None, "not a regular file")
     assert run.seconds < 10
+
+
+# --- issue 10: every read capped, flag and config values, containment, CI log injection --------
+
+
+def test_a_device_named_on_the_command_line_is_refused_at_once():
+    run = check("/dev/zero")
+    assert_input_error(run, "/dev/zero", None, "a device, not a file")
+    assert run.seconds < 10
+
+
+def test_a_named_link_to_a_device_is_refused(tmp_path):
+    link = tmp_path / "app.yaml"
+    link.symlink_to("/dev/zero")
+    assert_input_error(check(link), link, None, "a device, not a file")
+
+
+def test_endless_stdin_stops_at_the_size_limit():
+    run = pullgate("check", "--offline", "-", stdin=b"#" * (65 * 1024 * 1024))
+    assert_input_error(run, "-", None, "larger than 64 MiB")
+
+
+@pytest.mark.parametrize(
+    "flag, value",
+    [
+        ("--timeout", "nan"),
+        ("--timeout", "-1"),
+        ("--deadline", "inf"),
+        ("--deadline", "1e999"),
+        ("--platform", "linux/arm/v²"),
+        ("--platform", "linux"),
+    ],
+)
+def test_bad_flag_value_is_one_line_exit_2(tmp_path, flag, value):
+    run = check(write(tmp_path, pod()), flag, value)
+    assert run.exit_code == 2 and run.stdout == ""
+    assert len(run.stderr.splitlines()) == 1 and run.stderr.startswith("pullgate: "), run.stderr
+
+
+@pytest.mark.parametrize(
+    "config, line",
+    [
+        ("deadline: .inf\n", 1),
+        ("timeout: .nan\n", 1),
+        ("platforms: [linux/arm/v²]\n", 1),
+        ('ignore:\n  - cause: mutable-tag\n    reason: "x \\ud800"\n', 3),
+        ("ignore: " + "[" * 5000 + "]" * 5000 + "\n", 1),
+        ("ca-file: ca.pem\n", 1),
+        ("docker-config: creds.json\n", 1),
+        ("insecure-registries: [registry.corp.example]\n", 1),
+    ],
+)
+def test_bad_config_value_is_one_line_with_file_and_line(tmp_path, config, line):
+    (tmp_path / ".pullgate.yaml").write_text(config)
+    write(tmp_path, pod())
+    run = pullgate("check", "--offline", "app.yaml", cwd=tmp_path)
+    assert_input_error(run, tmp_path / ".pullgate.yaml", line)
+
+
+def test_report_file_that_is_a_symlink_is_replaced_not_written_through(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    (tmp_path / "pullgate.sarif").symlink_to(victim)
+    write(tmp_path, pod())
+    run = pullgate(
+        "check", "--offline", "app.yaml", "--format", "sarif=pullgate.sarif", cwd=tmp_path
+    )
+    assert run.exit_code in (0, 1), run
+    assert victim.read_text() == "keep me\n"
+    assert not (tmp_path / "pullgate.sarif").is_symlink()
+    assert json.loads((tmp_path / "pullgate.sarif").read_text())["version"] == "2.1.0"
+
+
+def test_error_never_quotes_a_file_outside_the_tree(tmp_path):
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "token.yaml").write_text("password: hunter2-SECRET\n\tbroken: [\n")
+    tree = tmp_path / "manifests"
+    tree.mkdir()
+    write(tree, pod())
+    (tree / "elsewhere").symlink_to(secret)
+    run = check(tree, "--format", "json")
+    assert "hunter2" not in run.stdout + run.stderr
+    assert run.report["findings"] is not None and run.exit_code in (0, 1)
+
+
+HOSTILE = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: "web\\n::warning::injected-name"
+  namespace: "##[error]ns"
+spec:
+  containers:
+    - name: "##vso[task.setvariable variable=x]1"
+      image: "registry.example.com/a:1\\r\\n::error::injected\\u001b[31m"
+    - name: plain
+      image: busybox
+"""
+OUR_GITHUB_COMMANDS = ("::group::", "::endgroup::", "::error ", "::warning ", "::notice ")
+
+
+def _log_commands(output: str, ours: tuple[str, ...] = ()) -> list[str]:
+    """Lines a GitHub or Azure runner would act on, other than the format's own commands."""
+    bad = []
+    for line in output.split("\n"):
+        body = line.lstrip()
+        if body.startswith(ours):
+            body = body[body.index("::", 2) + 2 :] if body.startswith("::") else body
+        elif body.startswith("::"):
+            bad.append(line)
+        rest = body
+        if ours and rest.startswith(("##[group]", "##[endgroup]", "##vso[task.")):
+            rest = rest[rest.index("]") + 1 :]
+        if "##[" in rest or "##vso[" in rest.lower() or "\r" in line or "\x1b" in line:
+            bad.append(line)
+    return bad
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif", "junit", "github", "azure", "markdown"])
+def test_values_from_manifests_never_become_ci_log_commands(tmp_path, fmt):
+    (tmp_path / ".pullgate.yaml").write_text(
+        'ignore:\n  - cause: rate-limit-risk\n    reason: "ok\\n::warning::from-reason ##vso[x]"\n'
+    )
+    write(tmp_path, HOSTILE)
+    run = pullgate("check", "--offline", "app.yaml", "--format", fmt, cwd=tmp_path)
+    assert run.exit_code == 1, run
+    ours = {"github": OUR_GITHUB_COMMANDS, "azure": ("##[group]", "##[endgroup]", "##vso[task.")}
+    assert _log_commands(run.stdout, ours.get(fmt, ())) == []
+
+
+def test_azure_ignored_line_is_neutralised(tmp_path):
+    (tmp_path / ".pullgate.yaml").write_text(
+        "ignore:\n  - cause: rate-limit-risk\n"
+        '    reason: "##vso[task.complete result=Succeeded;]"\n'
+    )
+    write(tmp_path, pod("image: busybox:1.36"))
+    run = pullgate("check", "--offline", "app.yaml", "--format", "azure", cwd=tmp_path)
+    ignored = [line for line in run.stdout.splitlines() if "ignored" in line]
+    assert ignored and all("##vso[" not in line for line in ignored), run.stdout
+
+
+@pytest.mark.parametrize(
+    "flag", ["--kubeconfig", "--cluster-state", "--docker-config", "--ca-file", "--config"]
+)
+def test_a_device_given_to_a_file_flag_is_refused(tmp_path, flag):
+    run = check(write(tmp_path, pod()), flag, "/dev/zero")
+    assert run.exit_code == 2 and run.seconds < 10
+    assert run.stderr.splitlines() == [f"pullgate: {flag} /dev/zero: a device, not a file"]
+
+
+def test_explain_refuses_a_device():
+    run = pullgate("explain", "/dev/zero")
+    assert run.exit_code == 2
+    assert run.stderr == "pullgate: /dev/zero: cannot read: a device, not a file\n"
+
+
+@pytest.mark.parametrize("value", ["a b", "host/path", "x\n::warning::y", ""])
+def test_insecure_registry_that_is_no_host_is_one_line_exit_2(tmp_path, value):
+    run = check(write(tmp_path, pod()), "--insecure-registry", value)
+    assert run.exit_code == 2
+    assert len(run.stderr.splitlines()) == 1 and "expected HOST[:PORT]" in run.stderr
+
+
+def test_error_naming_a_hostile_file_name_stays_one_inert_line(tmp_path):
+    run = check(tmp_path / "x\n::warning::injected ##vso[task.complete]")
+    assert run.exit_code == 2
+    assert len(run.stderr.splitlines()) == 1, run.stderr
+    assert "##vso[" not in run.stderr and "\\n::warning" in run.stderr

@@ -893,12 +893,39 @@ def test_directory_symlink_loop_is_read_once(tmp_path):
     assert len(read_bundle([str(tmp_path)]).uses) == 1
 
 
-def test_symlinked_file_in_directory_is_read(tmp_path):
+def test_symlinked_file_within_the_directory_is_read(tmp_path):
+    (tmp_path / "manifests" / "real").mkdir(parents=True)
+    (tmp_path / "manifests" / "real" / "pod.txt").write_text(POD)
+    os.symlink(tmp_path / "manifests" / "real" / "pod.txt", tmp_path / "manifests" / "pod.yaml")
+    assert len(read_bundle([str(tmp_path / "manifests")]).uses) == 1
+
+
+def test_symlinked_file_out_of_the_directory_is_not_read(tmp_path):
     (tmp_path / "real").mkdir()
     (tmp_path / "real" / "pod.txt").write_text(POD)
     (tmp_path / "manifests").mkdir()
+    (tmp_path / "manifests" / "own.yaml").write_text(POD)
     os.symlink(tmp_path / "real" / "pod.txt", tmp_path / "manifests" / "pod.yaml")
-    assert len(read_bundle([str(tmp_path / "manifests")]).uses) == 1
+    assert read_bundle([str(tmp_path / "manifests")]).files == [
+        str(tmp_path / "manifests" / "own.yaml")
+    ]
+
+
+def test_symlinked_directory_out_of_the_directory_is_not_walked(tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "pod.yaml").write_text(POD)
+    (tmp_path / "manifests").mkdir()
+    (tmp_path / "manifests" / "own.yaml").write_text(POD)
+    os.symlink(tmp_path / "elsewhere", tmp_path / "manifests" / "linked")
+    assert collect_files([str(tmp_path / "manifests")]) == [
+        str(tmp_path / "manifests" / "own.yaml")
+    ]
+
+
+def test_a_file_named_on_the_command_line_is_read_through_its_link(tmp_path):
+    (tmp_path / "pod.txt").write_text(POD)
+    os.symlink(tmp_path / "pod.txt", tmp_path / "link.yaml")
+    assert len(read_bundle([str(tmp_path / "link.yaml")]).uses) == 1
 
 
 def test_dash_is_kept_by_collect_files():

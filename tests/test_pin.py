@@ -94,7 +94,8 @@ def test_pinning_twice_changes_nothing(registry, shop):
     result = pin(str(shop.path), "--insecure-registry", registry.host)
     assert result.exit_code == 0
     assert result.stdout == ""
-    assert "0 images to pin" in result.stderr and "3 already pinned" in result.stderr
+    assert "nothing to pin: 3 already pinned" in result.stderr
+    assert "diff above" not in result.stderr
     assert shop.read_text() == once
 
 
@@ -119,7 +120,28 @@ def test_windows_line_endings_are_kept(registry, shop):
     assert b"shop/web:1.4@sha256:" in data
 
 
-def test_stdin_is_refused():
-    result = pin("-")
+def test_stdin_prints_the_pinned_text_to_stdout(registry, shop):
+    text = shop.read_text()
+    result = CliRunner().invoke(
+        main, ["pin", "-", "--insecure-registry", registry.host], input=text
+    )
+    assert result.exit_code == 0, result.stderr
+    assert f"shop/migrate:2.0@{shop.digests['migrate']}" in result.stdout
+    assert f"shop/web:1.4@{shop.digests['web']}" in result.stdout
+    assert result.stdout.startswith("# the shop, pinned by pullgate pin\n")
+    assert shop.read_text() == text
+
+
+def test_stdin_with_write_is_a_usage_error():
+    result = pin("-", "--write")
     assert result.exit_code == 2
-    assert "give file or directory paths" in result.stderr
+    assert "--write needs files" in result.stderr
+
+
+def test_write_through_a_symlink_edits_its_target_and_keeps_the_link(registry, shop):
+    link = shop.path.parent / "link.yaml"
+    link.symlink_to(shop.path.name)
+    result = pin(str(link), "--write", "--insecure-registry", registry.host)
+    assert result.exit_code == 0, result.stderr
+    assert link.is_symlink()
+    assert f"shop/web:1.4@{shop.digests['web']}" in shop.read_text()

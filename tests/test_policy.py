@@ -219,12 +219,10 @@ def test_bad_policy_is_exit_2_on_the_command_line(tmp_path, monkeypatch):
 
 VALID = """\
 platforms: [linux/amd64, linux/arm64]
-insecure-registries: ["registry.lab:5000"]
+insecure-registries: ["127.0.0.1:5000", "localhost:5001"]
 concurrency: 8
 timeout: 5
 deadline: 120
-ca-file: certs/ca.pem
-docker-config: ci/config.json
 registries:
   allow: ["*.azurecr.io", mcr.microsoft.com]
   deny: [docker.io]
@@ -252,6 +250,12 @@ INVALID = [
     "severity:\n  mutable-tag: fatal\n",
     "concurrency: many\n",
     "platfroms: [linux/amd64]\n",
+    "platforms: [linux]\n",
+    "platforms: [linux/arm/v²]\n",
+    "timeout: .inf\n",
+    "insecure-registries: [registry.lab:5000]\n",
+    "ca-file: certs/ca.pem\n",
+    "docker-config: ci/config.json\n",
 ]
 
 

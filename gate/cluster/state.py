@@ -13,11 +13,11 @@ import binascii
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 import yaml
 
+from gate.manifests import InputError, decode_bytes, read_capped
 from gate.platforms import Platform
 from gate.registry.credentials import Credential, CredentialError, decode_auth_entry
 from gate.registry.keyring import Keyring
@@ -396,11 +396,13 @@ def load_state(paths: Iterable[str], keep_credentials: bool = False) -> ClusterS
     state = ClusterState(source=", ".join(paths))
     for path in paths:
         try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ClusterError(f"{path}: cannot read cluster state: {exc}") from None
+            text = decode_bytes(read_capped(path), path)
+        except InputError as exc:
+            raise ClusterError(f"{exc} (cluster state)") from None
         try:
             documents = list(yaml.safe_load_all(text))
+        except RecursionError:
+            raise ClusterError(f"{path}: invalid cluster state: nested too deeply") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"{path}:{mark.line + 1}" if mark else path

@@ -12,13 +12,20 @@ import base64
 import binascii
 import json
 import os
+import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gate.manifests import InputError, decode_bytes, read_capped
 from gate.registry.keyring import Keyring
 
 HELPER_TIMEOUT_S = 10.0
+MAX_DOCKER_CONFIG_BYTES = 4 * 1024 * 1024
+# A helper is the program `docker-credential-<name>` found on PATH. Docker's own helpers are
+# named like `ecr-login`, `desktop`, `osxkeychain`, `gcloud`: a name with a path separator,
+# `..` or anything else would run a program of the config's choosing (one in the repository).
+_HELPER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}(?:\.[A-Za-z0-9_-]+)*")
 
 
 class CredentialError(Exception):
@@ -103,13 +110,20 @@ class DockerConfig:
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> DockerConfig:
+        """The config at `path` (named: it must exist), else the default one when present."""
         file = Path(path) if path else default_config_path()
-        if not file.is_file():
+        if not path and not file.is_file():
             return cls(path=str(file))
         try:
-            data = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CredentialError(f"{file}: not a readable Docker config: {exc}") from exc
+            text = decode_bytes(read_capped(str(file), MAX_DOCKER_CONFIG_BYTES), str(file))
+        except InputError as exc:
+            raise CredentialError(f"{exc} (Docker config)") from None
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            where = f"{file}:{exc.lineno}" if isinstance(exc, json.JSONDecodeError) else str(file)
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+            raise CredentialError(f"{where}: not a Docker config: {reason}") from None
         if not isinstance(data, dict):
             raise CredentialError(f"{file}: not a Docker config (expected a JSON object)")
         config = cls(path=str(file))
@@ -118,9 +132,11 @@ class DockerConfig:
             if cred:
                 config.keyring.add(key, cred)
         helpers = data.get("credHelpers") or {}
-        config.helpers = {k: v for k, v in helpers.items() if isinstance(v, str)}
+        if not isinstance(helpers, dict):
+            raise CredentialError(f"{file}: credHelpers is not an object of host: helper")
+        config.helpers = {k: _helper_name(v, f"{file} credHelpers") for k, v in helpers.items()}
         store = data.get("credsStore")
-        config.store = store if isinstance(store, str) else ""
+        config.store = _helper_name(store, f"{file} credsStore") if store else ""
         return config
 
     def lookup(self, image_name: str, host: str) -> list[Credential]:
@@ -139,6 +155,16 @@ class DockerConfig:
         server = "https://index.docker.io/v1/" if host == "docker.io" else host
         cred = _helper_credential(self.store, server, f"credsStore '{self.store}' for {host}")
         return [cred] if cred else []
+
+
+def _helper_name(name: object, where: str) -> str:
+    if not isinstance(name, str) or not _HELPER_NAME.fullmatch(name):
+        shown = repr(name)[:80] if isinstance(name, str) else type(name).__name__
+        raise CredentialError(
+            f"{where}: {shown} is not a credential helper name (docker-credential-NAME, NAME"
+            " letters, digits, '-', '_' and '.'): not run"
+        )
+    return name
 
 
 def default_config_path() -> Path:

@@ -16,6 +16,8 @@ from collections import defaultdict
 
 from gate.causes import CATALOG
 from gate.findings import Finding
+from gate.reports.parts import use_place
+from gate.reports.safe import clean
 from gate.reports.text import cause_block
 from gate.runner import Outcome, parse_uses
 
@@ -38,10 +40,7 @@ def _cases(outcome: Outcome) -> dict[str, tuple[str, list[str]]]:
             key, group = str(ref), ref.domain
         else:
             key, group = use.image or "(no image)", "invalid-reference"
-        where = (
-            f"{use.file}:{use.line} {use.kind} {use.namespace or '-'}/{use.name} {use.container}"
-        )
-        cases.setdefault(key, (group, []))[1].append(where)
+        cases.setdefault(clean(key), (clean(group), []))[1].append(clean(use_place(use)))
     return cases
 
 

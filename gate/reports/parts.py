@@ -9,6 +9,7 @@ from pathlib import Path, PurePath
 
 from gate.causes import CATALOG, Severity
 from gate.findings import Finding
+from gate.manifests import ImageUse
 from gate.runner import Outcome
 
 CONTAINER_WORDS = {"initContainers": "init container", "ephemeralContainers": "ephemeral container"}
@@ -28,15 +29,33 @@ def report_path(file: str | None) -> str | None:
     return PurePath(path).as_posix()
 
 
-def workload(finding: Finding) -> str:
-    use = finding.use
+def place(file: str | None, line: int | None) -> str:
+    """Where a value was read, as people read it: `FILE:LINE`, `stdin line N`."""
+    if file == "-":
+        return f"stdin line {line}" if line else "stdin"
+    return f"{file}:{line}" if line else str(file)
+
+
+def owner(use: ImageUse) -> str:
     namespace = f"{use.namespace}/" if use.namespace else ""
     return f"{use.kind} {namespace}{use.name}"
 
 
-def container(finding: Finding) -> str:
-    use = finding.use
+def container_of(use: ImageUse) -> str:
     return f"{CONTAINER_WORDS.get(use.container_type, 'container')} {use.container}"
+
+
+def use_place(use: ImageUse) -> str:
+    """One image use: where, which workload, which container."""
+    return f"{place(use.file, use.line)}  {owner(use)}  {container_of(use)}"
+
+
+def workload(finding: Finding) -> str:
+    return owner(finding.use)
+
+
+def container(finding: Finding) -> str:
+    return container_of(finding.use)
 
 
 def image_label(finding: Finding) -> str:
@@ -54,7 +73,7 @@ def _plural(n: int, word: str) -> str:
 def counts(outcome: Outcome) -> str:
     text = (
         f"{_plural(outcome.errors, 'error')}, {_plural(outcome.warnings, 'warning')} in"
-        f" {outcome.images} image uses ({outcome.unique} unique)"
+        f" {_plural(outcome.images, 'image use')} ({outcome.unique} unique)"
     )
     if outcome.suppressed:
         text += f", {len(outcome.suppressed)} ignored by policy"

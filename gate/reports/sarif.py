@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+from pathlib import Path
 from urllib.parse import quote
 
 from gate import __version__
 from gate.causes import CATALOG, Cause, fill
 from gate.findings import Finding
-from gate.reports.parts import container, headline, report_path, workload
+from gate.reports.parts import container, headline, workload
 from gate.runner import Outcome
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 FINGERPRINT = "pullgateFinding/v1"
+SRCROOT = "%SRCROOT%"
 
 
 def _rule_name(cause_id: str) -> str:
@@ -55,9 +58,28 @@ def rule(row: Cause) -> dict:
     }
 
 
-def _uri(file: str | None) -> str | None:
-    path = report_path(file)
-    return quote(path, safe="/") if path else None
+def source_root() -> Path:
+    """The repository root that SARIF URIs are relative to (%SRCROOT%): $GITHUB_WORKSPACE on
+    GitHub Actions, $BUILD_SOURCESDIRECTORY on Azure Pipelines, else the git work tree around
+    the working directory, else the working directory."""
+    for key in ("GITHUB_WORKSPACE", "BUILD_SOURCESDIRECTORY"):
+        if os.environ.get(key):
+            return Path(os.environ[key]).resolve()
+    cwd = Path.cwd().resolve()
+    return next((d for d in (cwd, *cwd.parents) if (d / ".git").exists()), cwd)
+
+
+def _artifact(file: str | None, root: Path) -> dict | None:
+    """A file as code scanning wants it: relative to the repository root with uriBaseId
+    %SRCROOT%; a file outside the repository as an absolute file: URI."""
+    if not file or file == "-":
+        return None
+    path = Path(os.path.abspath(file))
+    try:
+        relative = path.relative_to(root)
+    except ValueError:
+        return {"uri": path.as_uri()}
+    return {"uri": quote(relative.as_posix(), safe="/"), "uriBaseId": SRCROOT}
 
 
 def _fingerprint(finding: Finding) -> str:
@@ -68,7 +90,7 @@ def _fingerprint(finding: Finding) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 
-def _location(finding: Finding) -> dict:
+def _location(finding: Finding, root: Path) -> dict:
     use = finding.use
     location: dict = {
         "logicalLocations": [
@@ -79,16 +101,16 @@ def _location(finding: Finding) -> dict:
             }
         ]
     }
-    uri = _uri(use.file)
-    if uri:
-        physical: dict = {"artifactLocation": {"uri": uri}}
+    artifact = _artifact(use.file, root)
+    if artifact:
+        physical: dict = {"artifactLocation": artifact}
         if isinstance(use.line, int) and use.line >= 1:
             physical["region"] = {"startLine": use.line}
         location["physicalLocation"] = physical
     return location
 
 
-def result(finding: Finding, index: dict[str, int]) -> dict:
+def result(finding: Finding, index: dict[str, int], root: Path) -> dict:
     use = finding.use
     text = f"{headline(finding)} {finding.explanation} Fix: {finding.fix}"
     return {
@@ -96,7 +118,7 @@ def result(finding: Finding, index: dict[str, int]) -> dict:
         "ruleIndex": index[finding.cause],
         "level": finding.severity.value,
         "message": {"text": text},
-        "locations": [_location(finding)],
+        "locations": [_location(finding, root)],
         "partialFingerprints": {FINGERPRINT: _fingerprint(finding)},
         "properties": {
             "image": use.image,
@@ -113,9 +135,10 @@ def result(finding: Finding, index: dict[str, int]) -> dict:
 def document(outcome: Outcome, strict: bool = False) -> dict:
     rows = list(CATALOG.values())
     index = {row.id: i for i, row in enumerate(rows)}
-    results = [result(f, index) for f in outcome.findings]
+    root = source_root()
+    results = [result(f, index, root) for f in outcome.findings]
     for item in outcome.suppressed:
-        suppressed = result(item.finding, index)
+        suppressed = result(item.finding, index, root)
         justification = f"{item.reason} ({item.file or '.pullgate.yaml'}:{item.line})"
         suppressed["suppressions"] = [
             {"kind": "external", "status": "accepted", "justification": justification}
@@ -124,9 +147,9 @@ def document(outcome: Outcome, strict: bool = False) -> dict:
     notifications = []
     for note in outcome.notes:
         notification: dict = {"level": "warning", "message": {"text": note.message}}
-        uri = _uri(note.file)
-        if uri:
-            physical: dict = {"artifactLocation": {"uri": uri}}
+        artifact = _artifact(note.file, root)
+        if artifact:
+            physical: dict = {"artifactLocation": artifact}
             if note.line:
                 physical["region"] = {"startLine": note.line}
             notification["locations"] = [{"physicalLocation": physical}]
@@ -148,6 +171,7 @@ def document(outcome: Outcome, strict: bool = False) -> dict:
                     }
                 },
                 "invocations": [invocation],
+                "originalUriBaseIds": {SRCROOT: {"uri": root.as_uri().rstrip("/") + "/"}},
                 "columnKind": "unicodeCodePoints",
                 "results": results,
                 "properties": {"result": "fail" if outcome.failed(strict) else "pass"},

@@ -9,6 +9,8 @@ import click
 from gate import __version__
 from gate.causes import CATALOG, Severity
 from gate.findings import Finding
+from gate.reports.parts import _plural, place, use_place
+from gate.reports.safe import clean
 from gate.runner import Outcome
 
 _LABEL = 10
@@ -19,11 +21,7 @@ def _style(text: str, color: bool, **kw: object) -> str:
 
 
 def _use_line(finding: Finding) -> str:
-    use = finding.use
-    where = f"{use.file}:{use.line}"
-    owner = f"{use.kind} {use.namespace + '/' if use.namespace else ''}{use.name}"
-    kind = {"initContainers": "init container", "ephemeralContainers": "ephemeral container"}
-    return f"{where}  {owner}  {kind.get(use.container_type, 'container')} {use.container}"
+    return use_place(finding.use)
 
 
 def _field(label: str, value: str) -> str:
@@ -58,55 +56,103 @@ def cause_block(findings: list[Finding]) -> str:
     return "\n".join(_block(findings, color=False))
 
 
-def render(outcome: Outcome, color: bool = False, strict: bool = False) -> str:
-    by_cause: dict[str, dict[tuple[str, str, str], list[Finding]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
+def _common(values: list[str]) -> str | None:
+    return values[0] if len(set(values)) == 1 else None
+
+
+def _found(finding: Finding, common_cause: str | None) -> str:
+    """What was found for this use, beyond the cause row printed once."""
+    parts = [] if common_cause is not None else [finding.explanation]
+    if finding.evidence:
+        parts.append(f"registry said: {finding.evidence}" if not common_cause else finding.evidence)
+    return " ".join(parts)
+
+
+def _cause_section(cause_id: str, findings: list[Finding], color: bool) -> list[str]:
+    """One cause: its row once (Events, Means, Cause), then one line per use, the fix once for
+    the uses it is the same for."""
+    entry = CATALOG[cause_id]
+    error = any(f.is_error for f in findings)
+    images = len({f.resolved or f.use.image for f in findings})
+    severity = (Severity.ERROR if error else Severity.WARNING).value.upper()
+    head = f"{severity} {cause_id}: {entry.title} ({_plural(images, 'image')}"
+    head += f", {_plural(len(findings), 'use')})" if len(findings) != images else ")"
+    lines = [_style(head, color, bold=True, fg="red" if error else "yellow")]
+    if entry.status:
+        lines.append(f"  pod status: {entry.status}")
+    signature = _common([f.signature for f in findings]) or f"e.g. {findings[0].signature}"
+    common_cause = _common([f.explanation for f in findings])
+    lines.append(_field("Events", signature))
+    lines.append(_field("Means", entry.meaning))
+    lines.append(_field("Cause", common_cause or f"e.g. {findings[0].explanation}"))
+    by_fix: dict[str, list[Finding]] = defaultdict(list)
+    for f in sorted(findings, key=lambda f: (f.use.file, f.use.line, f.use.image)):
+        by_fix[_fix_key(f)].append(f)
+    for key, group in by_fix.items():
+        for f in group:
+            mark = _style("x" if f.is_error else "!", color, fg="red" if f.is_error else "yellow")
+            found = _found(f, common_cause)
+            image = _style(f.use.image or "(no image)", color, bold=True)
+            lines.append(f"  {mark} {use_place(f.use)}  {image}" + (f": {found}" if found else ""))
+        fix = group[0].fix if len(group) == 1 else key.replace(_HERE, "each file:line above")
+        lines.append(_field("Fix", _style(fix, color, fg="green")))
+    return lines
+
+
+_HERE = "\x00"
+
+
+def _fix_key(finding: Finding) -> str:
+    """The fix with the use's own file:line taken out, so uses whose fix differs only there
+    share one Fix line."""
+    use = finding.use
+    return finding.fix.replace(f"{'stdin' if use.file == '-' else use.file}:{use.line}", _HERE)
+
+
+def _passed(outcome: Outcome) -> list[str]:
+    failing = {f.use for f in outcome.findings} | {s.finding.use for s in outcome.suppressed}
+    passed = [u for u in outcome.bundle.uses if u not in failing]
+    if not passed:
+        return []
+    lines = [f"PASSED ({_plural(len(passed), 'image use')})"]
+    lines.extend(f"  ok {clean(use_place(u))}  {clean(u.image)}" for u in passed)
+    return [*lines, ""]
+
+
+def render(
+    outcome: Outcome, color: bool = False, strict: bool = False, verbose: bool = False
+) -> str:
+    groups: dict[str, list[Finding]] = defaultdict(list)
     for f in outcome.findings:
-        by_cause[f.cause][(f.resolved or f.use.image, f.signature, f.fix)].append(f)
-
-    def is_error(cause_id: str) -> bool:
-        return any(f.is_error for group in by_cause[cause_id].values() for f in group)
-
-    order = sorted(by_cause, key=lambda c: (not is_error(c), c))
+        groups[f.cause].append(f)
+    order = sorted(groups, key=lambda c: (not any(f.is_error for f in groups[c]), c))
     files = len(outcome.bundle.files)
     lines = [
-        f"pullgate {__version__}: {outcome.images} image uses ({outcome.unique} unique) "
-        f"in {files} file{'s' if files != 1 else ''}",
+        f"pullgate {__version__}: {_plural(outcome.images, 'image use')} ({outcome.unique} unique)"
+        f" in {_plural(files, 'file')}",
         "",
     ]
     for cause_id in order:
-        entry = CATALOG[cause_id]
-        blocks = by_cause[cause_id]
-        error = is_error(cause_id)
-        severity = (Severity.ERROR if error else Severity.WARNING).value.upper()
-        head = (
-            f"{severity} {cause_id}: {entry.title} ({len(blocks)} image"
-            f"{'s' if len(blocks) != 1 else ''})"
-        )
-        lines.append(_style(head, color, bold=True, fg="red" if error else "yellow"))
-        if entry.status:
-            lines.append(f"  pod status: {entry.status}")
-        for group in blocks.values():
-            lines.extend(_block(group, color))
-            lines.append("")
+        lines.extend(_cause_section(cause_id, groups[cause_id], color))
+        lines.append("")
+    if verbose:
+        lines.extend(_passed(outcome))
     for item in outcome.suppressed:
         f = item.finding
         lines.append(
-            f"ignored {f.cause}: {f.use.image} ({f.use.file}:{f.use.line}) by"
+            f"ignored {f.cause}: {f.use.image} ({place(f.use.file, f.use.line)}) by"
             f" {item.file or '.pullgate.yaml'}:{item.line}: {item.reason}"
         )
     for note in outcome.notes:
-        where = f"{note.file}:{note.line}: " if note.file else ""
+        where = f"{place(note.file, note.line)}: " if note.file else ""
         lines.append(_style(f"note: {where}{note.message}", color, fg="yellow"))
     if outcome.suppressed or outcome.notes:
         lines.append("")
     verdict = "FAIL" if outcome.failed(strict) else "PASS"
     summary = (
-        f"{verdict}: {outcome.errors} error{'s' if outcome.errors != 1 else ''}, "
-        f"{outcome.warnings} warning{'s' if outcome.warnings != 1 else ''} in "
-        f"{outcome.images} image uses ({outcome.unique} unique), "
-        f"{outcome.requests} registry requests, {outcome.seconds:.1f}s"
+        f"{verdict}: {_plural(outcome.errors, 'error')}, {_plural(outcome.warnings, 'warning')}"
+        f" in {_plural(outcome.images, 'image use')} ({outcome.unique} unique),"
+        f" {_plural(outcome.requests, 'registry request')}, {outcome.seconds:.1f}s"
     )
     lines.append(_style(summary, color, bold=True, fg="red" if verdict == "FAIL" else "green"))
     return "\n".join(lines) + "\n"

@@ -1,0 +1,221 @@
+"""First contact (issue 11): help that reads whole, one clear line for every mistake, reports
+where CI users look."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from outcomes import MIXED, write
+
+from gate.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+POD = (
+    "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n"
+    "    - name: web\n      image: busybox\n"
+)
+
+
+def run(*args: str, input: str | None = None):
+    return CliRunner().invoke(main, list(args), input=input)
+
+
+@pytest.fixture
+def manifest(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return str(write(tmp_path, MIXED))
+
+
+def test_top_level_help_shows_every_summary_whole():
+    result = run("--help")
+    assert result.exit_code == 0
+    commands = result.stdout.split("Commands:")[1]
+    assert "..." not in commands
+    assert "Name the cause of a live pull failure from kubectl output." in result.stdout
+
+
+def test_check_help_groups_its_options():
+    help_text = run("check", "--help").stdout
+    headings = ["Output:", "Policy:", "Registry:", "Cluster (", "AKS ("]
+    positions = [help_text.index(h) for h in headings]
+    assert positions == sorted(positions)
+    assert help_text.index("--aks RG/CLUSTER") > help_text.index("AKS (")
+    assert help_text.index("--timeout") < help_text.index("Cluster (")
+
+
+def test_missing_docker_config_is_one_line_exit_2(manifest):
+    result = run("check", manifest, "--docker-config", "nope.json")
+    assert result.exit_code == 2
+    assert result.stderr == "pullgate: --docker-config nope.json: no such file\n"
+
+
+def test_missing_kubeconfig_says_the_file_does_not_exist(manifest):
+    result = run("check", manifest, "--kubeconfig", "x")
+    assert result.exit_code == 2
+    assert result.stderr == "pullgate: --kubeconfig x: no such file\n"
+
+
+def test_unknown_flag_is_one_line_exit_2(manifest):
+    result = run("check", manifest, "--no-such-flag")
+    assert result.exit_code == 2
+    assert len(result.stderr.splitlines()) == 1 and "--no-such-flag" in result.stderr
+
+
+def test_platform_list_entry_in_config_names_file_and_line(manifest, tmp_path):
+    (tmp_path / ".pullgate.yaml").write_text("timeout: 3\nplatforms: [linux]\n")
+    result = run("check", "--offline", manifest)
+    assert result.exit_code == 2
+    assert ".pullgate.yaml:2: invalid platform 'linux'" in result.stderr
+
+
+def _on_a_terminal(*args: str, env: dict | None = None, stdin_tty: bool, stdout_tty: bool):
+    """Run pullgate with stdin and/or stdout on a pseudo-terminal; (exit code, stdout bytes)."""
+    controller, terminal = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "gate", *args],
+            stdin=terminal if stdin_tty else subprocess.DEVNULL,
+            stdout=terminal if stdout_tty else subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+            timeout=30,
+        )
+        os.close(terminal)
+        terminal = -1
+        output = b""
+        if stdout_tty:
+            while True:
+                try:
+                    chunk = os.read(controller, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                output += chunk
+        else:
+            output = done.stdout
+        return done.returncode, output, done.stderr.decode()
+    finally:
+        os.close(controller)
+        if terminal >= 0:
+            os.close(terminal)
+
+
+@pytest.mark.parametrize("command", ["check", "pin"])
+def test_stdin_on_a_terminal_is_refused_not_waited_on(command):
+    code, _, stderr = _on_a_terminal(command, "-", stdin_tty=True, stdout_tty=False)
+    assert code == 2
+    assert stderr.startswith(f"pullgate: {command} - reads manifests from stdin: pipe them in")
+
+
+def test_no_color_is_honoured_on_a_terminal(tmp_path):
+    path = str(write(tmp_path, MIXED))
+    _, coloured, _ = _on_a_terminal("check", "--offline", path, stdin_tty=False, stdout_tty=True)
+    _, plain, _ = _on_a_terminal(
+        "check", "--offline", path, env={"NO_COLOR": "1"}, stdin_tty=False, stdout_tty=True
+    )
+    assert b"\x1b[" in coloured
+    assert b"\x1b[" not in plain and b"pullgate" in plain
+
+
+def test_when_every_report_goes_to_a_file_the_text_report_goes_to_stdout(manifest, tmp_path):
+    result = run("check", "--offline", manifest, "--format", "sarif=out.sarif")
+    assert result.exit_code == 1
+    assert (tmp_path / "out.sarif").exists()
+    assert result.stdout.startswith("pullgate ") and "FAIL:" in result.stdout
+
+
+@pytest.mark.parametrize("second", ["sarif=out.json", "sarif=./out.json"])
+def test_two_formats_to_one_file_are_refused(manifest, tmp_path, second):
+    result = run("check", "--offline", manifest, "--format", "json=out.json", "--format", second)
+    assert result.exit_code == 2
+    assert "both the json and the sarif report would be written there" in result.stderr
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_sarif_uris_are_relative_to_the_repository_root_even_outside_cwd(tmp_path, monkeypatch):
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "deploy").mkdir()
+    (repo / "tools").mkdir()
+    write(repo / "deploy", MIXED)
+    monkeypatch.chdir(repo / "tools")
+    monkeypatch.delenv("GITHUB_WORKSPACE", raising=False)
+    monkeypatch.delenv("BUILD_SOURCESDIRECTORY", raising=False)
+    result = run("check", "--offline", "../deploy/app.yaml", "--format", "sarif")
+    sarif = json.loads(result.stdout)["runs"][0]
+    artifact = sarif["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+    assert artifact == {"uri": "deploy/app.yaml", "uriBaseId": "%SRCROOT%"}
+    assert sarif["originalUriBaseIds"]["%SRCROOT%"]["uri"] == repo.resolve().as_uri() + "/"
+
+
+def _deployments(count: int) -> str:
+    return "".join(
+        f"---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app{i}\nspec:\n"
+        f"  template:\n    spec:\n      containers:\n        - name: c\n"
+        f"          image: busybox\n"
+        for i in range(count)
+    )
+
+
+def test_text_table_prints_each_cause_row_once_and_one_line_per_use(tmp_path):
+    path = write(tmp_path, _deployments(200))
+    text = run("check", "--offline", str(path)).stdout
+    assert text.count("Means:") == 2  # mutable-tag and rate-limit-risk
+    assert text.count("Fix:") == 2
+    assert len(text.splitlines()) < 2 * 200 + 20
+    assert f"! {path}:11  Deployment app0  container c  busybox" in text
+
+
+def test_text_counts_are_singular_for_one(tmp_path):
+    text = run("check", "--offline", str(write(tmp_path, POD))).stdout
+    assert "1 image use (1 unique)" in text and "1 image uses" not in text
+    assert "0 registry requests" in text
+
+
+def test_stdin_is_shown_as_stdin_line_n(tmp_path):
+    text = run("check", "--offline", "-", input="\n" * 40 + POD).stdout
+    assert "stdin line 48" in text and "-:48" not in text
+
+
+def test_verbose_lists_the_images_that_passed(tmp_path):
+    pinned = POD.replace("busybox", "registry.example.com/a@sha256:" + "a" * 64)
+    text = run("check", "--offline", "--verbose", str(write(tmp_path, pinned))).stdout
+    assert "PASSED (1 image use)" in text
+    assert "registry.example.com/a@sha256:" in text
+
+
+def test_junit_names_no_dash_slash_for_workloads_without_namespace(tmp_path):
+    xml = run("check", "--offline", str(write(tmp_path, POD)), "--format", "junit").stdout
+    assert "-/" not in xml and "Pod web" in xml
+
+
+def test_fix_names_the_file_and_line_it_knows(tmp_path):
+    text = run("check", "--offline", str(write(tmp_path, POD))).stdout
+    assert "<file>" not in text and "<line>" not in text
+
+
+def test_fix_that_differs_only_by_location_is_printed_once(tmp_path):
+    path = write(tmp_path, _deployments(3).replace("image: busybox", "image: Bad/Name:1"))
+    text = run("check", "--offline", str(path)).stdout
+    section = text.split("ERROR invalid-reference")[1].split("\n\n")[0]
+    assert section.count("Fix:") == 1 and "each file:line above" in section
+    assert section.count(f"{path}:") == 3
+
+
+def test_missing_paths_is_one_line_naming_the_help():
+    result = run("check")
+    assert result.exit_code == 2
+    assert result.stderr == "pullgate: Missing argument 'PATHS...'. (see main check --help)\n"
+
+
+def test_bare_pullgate_shows_the_commands():
+    result = run()
+    assert "Commands:" in result.stdout + result.stderr
