@@ -405,14 +405,16 @@ CATALOG: dict[str, Cause] = {
             meaning="The pod (or its ServiceAccount) names a pull secret that exists neither in"
             " the pod's namespace in the cluster nor in the input; the kubelet pulls without it.",
             cause="Secret {secret}, named by the {origin}, is not in namespace {namespace}"
-            "{elsewhere}.{public}",
+            "{elsewhere}. {consequence}",
             fixes={
                 "default": "Create it in the pod's namespace: kubectl create secret docker-registry"
                 " {secret} -n {namespace} --docker-server={registry} --docker-username=<user>"
-                " --docker-password=<token> (or copy the one in {source_namespace}: kubectl get"
+                " --docker-password=<token>; or point imagePullSecrets of the {origin} at a"
+                " secret that exists in {namespace}.",
+                "copy": "Copy the one in {source_namespace} to the pod's namespace: kubectl get"
                 " secret {secret} -n {source_namespace} -o json | jq 'del(.metadata.namespace,"
                 ".metadata.uid,.metadata.resourceVersion,.metadata.creationTimestamp)' | kubectl"
-                " apply -n {namespace} -f -); or point imagePullSecrets of the {origin} at a"
+                " apply -n {namespace} -f -; or point imagePullSecrets of the {origin} at a"
                 " secret that exists in {namespace}.",
             },
             patterns=(
@@ -432,7 +434,8 @@ CATALOG: dict[str, Cause] = {
             signature=_PULL + "{detail}",
             meaning="A pull secret the kubelet would present is not a docker-registry secret it"
             " can read: wrong type, missing key, or a config that does not decode.",
-            cause="Secret {secret} in {namespace} (named by the {origin}): {problem}.",
+            cause="Secret {secret} in {namespace} (named by the {origin}): {problem}."
+            " {consequence}",
             fixes={
                 "default": "Recreate it as a docker-registry secret (type"
                 " kubernetes.io/dockerconfigjson, key .dockerconfigjson holding"

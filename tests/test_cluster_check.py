@@ -276,7 +276,10 @@ def test_pod_pull_secrets_replace_the_service_accounts(kube, tmp_path, registrie
     spec = {"imagePullSecrets": [{"name": "ghcr-pull"}]}
     result = live(kube, tmp_path, registries, [pod("ledger", "shop", registries.ledger, **spec)])
     found = result.only("pull-secret-no-match")
-    assert "ghcr-pull (ghcr.io)" in found["evidence"]
+    assert found["evidence"].startswith(
+        f"the pod lists pull secret ghcr-pull (keys for ghcr.io); none matches {registries.private}"
+        " (the pod's list replaces ServiceAccount default's shop-pull)"
+    )
     assert f"--docker-server={registries.private}" in found["fix"]
 
 
@@ -301,13 +304,14 @@ def test_secret_in_another_namespace_is_the_namespace_trap(kube, tmp_path, regis
     result = live(kube, tmp_path, registries, [pod("ledger", "finance", registries.ledger, **spec)])
     found = result.only("pull-secret-missing")
     assert found["severity"] == "error"
-    assert (
-        found["evidence"] == 'secrets "regcred" not found in namespace finance (found in default)'
+    assert found["evidence"].startswith(
+        'secrets "regcred" not found in namespace finance (it exists in default). Without it the'
+        f" kubelet pulls {registries.ledger} anonymously, and the registry refuses that:"
     )
-    assert "kubectl create secret docker-registry regcred -n finance" in found["fix"]
-    assert "-n default -o json" in found["fix"]
-    # Without the secret the kubelet has nothing for the private image either.
-    assert result.causes() == ["pull-secret-missing", "pull-secret-no-match"]
+    assert "kubectl get secret regcred -n default -o json" in found["fix"]
+    assert "apply -n finance" in found["fix"]
+    # One root cause, one finding: the anonymous 401 is its consequence, not a second error.
+    assert result.causes() == ["pull-secret-missing"]
 
 
 def test_missing_secret_for_a_public_image_is_only_a_warning(kube, tmp_path, registries):
@@ -354,7 +358,9 @@ def test_secret_of_the_wrong_type_is_malformed(kube, tmp_path, registries):
     result = live(kube, tmp_path, registries, [pod("ledger", "shop", registries.ledger, **spec)])
     found = result.only("pull-secret-malformed")
     assert "type Opaque" in found["signature"]
-    assert result.causes() == ["pull-secret-malformed", "pull-secret-no-match"]
+    assert found["severity"] == "error"
+    assert "the kubelet pulls" in found["evidence"] and "anonymously" in found["evidence"]
+    assert result.causes() == ["pull-secret-malformed"]
 
 
 def test_undecodable_secret_fails_even_a_public_image(kube, tmp_path, registries):
@@ -363,6 +369,78 @@ def test_undecodable_secret_fails_even_a_public_image(kube, tmp_path, registries
     found = result.only("pull-secret-malformed")
     assert found["severity"] == "error"
     assert "not valid JSON" in found["signature"]
+
+
+# ---- one root cause, one finding ----------------------------------------------------------------
+
+
+def errors_of(result: Run) -> list[str]:
+    return sorted(f["cause"] for f in result.findings if f["severity"] == "error")
+
+
+def test_a_service_account_whose_secret_is_missing_gives_one_error(kube, tmp_path, registries):
+    kube.cluster.service_accounts.append(service_account("shop", "orphan", ["gone"]))
+    spec = {"serviceAccountName": "orphan"}
+    result = live(kube, tmp_path, registries, [pod("ledger", "shop", registries.ledger, **spec)])
+    found = result.only("pull-secret-missing")
+    assert result.causes() == ["pull-secret-missing"]
+    assert found["severity"] == "error"
+    assert "anonymously, and the registry refuses that" in found["evidence"]
+    text = live(
+        kube, tmp_path, registries, [pod("ledger", "shop", registries.ledger, **spec)], fmt="text"
+    ).stdout
+    assert "Secret gone, named by the ServiceAccount orphan, is not in namespace shop" in text
+    assert "none readable" not in text and "no key of" not in text
+
+
+def test_a_missing_secret_beside_a_matching_one_is_a_warning(kube, tmp_path, registries):
+    """The kubelet logs the missing secret and pulls with the one that matches."""
+    spec = {"imagePullSecrets": [{"name": "gone"}, {"name": "shop-pull"}]}
+    result = live(kube, tmp_path, registries, [pod("ledger", "shop", registries.ledger, **spec)])
+    found = result.only("pull-secret-missing")
+    assert found["severity"] == "warning"
+    assert "pulls with pull secret shop-pull" in found["evidence"]
+    assert result.code == 0
+
+
+def test_a_missing_secret_beside_one_for_another_host_is_the_one_error(kube, tmp_path, registries):
+    spec = {"imagePullSecrets": [{"name": "gone"}, {"name": "ghcr-pull"}]}
+    result = live(kube, tmp_path, registries, [pod("ledger", "shop", registries.ledger, **spec)])
+    assert result.causes() == ["pull-secret-missing"]
+    evidence = result.only("pull-secret-missing")["evidence"]
+    assert f"pull secret ghcr-pull (keys for ghcr.io) has no key for {registries.private}" in (
+        evidence
+    )
+
+
+def test_two_missing_secrets_give_one_error_and_one_warning(kube, tmp_path, registries):
+    spec = {"imagePullSecrets": [{"name": "gone"}, {"name": "also-gone"}]}
+    result = live(kube, tmp_path, registries, [pod("ledger", "shop", registries.ledger, **spec)])
+    severities = sorted((f["evidence"].split('"')[1], f["severity"]) for f in result.findings)
+    assert severities == [("also-gone", "warning"), ("gone", "error")]
+
+
+def test_a_secret_of_the_wrong_type_for_a_public_image_is_a_warning(kube, tmp_path, registries):
+    spec = {"imagePullSecrets": [{"name": "opaque"}]}
+    result = live(kube, tmp_path, registries, [pod("web", "shop", registries.multi, **spec)])
+    found = result.only("pull-secret-malformed")
+    assert found["severity"] == "warning"
+    assert "The image is public" in found["evidence"]
+    assert result.code == 0
+
+
+def test_a_missing_namespace_stands_for_its_missing_pull_secrets(kube, tmp_path, registries):
+    spec = {"imagePullSecrets": [{"name": "regcred"}]}
+    objects = [pod("ledger", "nowhere", registries.ledger, **spec)]
+    result = live(kube, tmp_path, registries, objects, login=False)
+    assert result.causes() == ["namespace-missing"]
+
+
+def test_a_missing_service_account_stands_for_the_pull(kube, tmp_path, registries):
+    spec = {"serviceAccountName": "ghost"}
+    objects = [pod("ledger", "shop", registries.ledger, **spec)]
+    result = live(kube, tmp_path, registries, objects, login=False)
+    assert result.causes() == ["service-account-missing"]
 
 
 # ---- --verify-credentials ----------------------------------------------------------------------
