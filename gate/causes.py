@@ -34,6 +34,9 @@ class Cause:
     patterns: tuple[str, ...] = ()  # regexes that recognise this cause in kubelet/runtime text
     # flavor -> command that shows the cause for yourself (used by `explain`)
     confirm: Mapping[str, str] = field(default_factory=dict)
+    # Causes that follow from this one for the same image use: the checks report this one
+    # alone, with the consequence in its evidence (README, "One root cause, one finding").
+    subsumes: tuple[str, ...] = ()
 
     def fix_template(self, flavor: str) -> str:
         return self.fixes.get(flavor) or self.fixes.get("default", "")
@@ -425,6 +428,7 @@ CATALOG: dict[str, Cause] = {
                 "default": "kubectl get secret {secret} -n {namespace}; kubectl get secrets -A"
                 " --field-selector metadata.name={secret}",
             },
+            subsumes=("pull-secret-no-match", "unauthorized"),
         ),
         Cause(
             id="pull-secret-malformed",
@@ -443,6 +447,7 @@ CATALOG: dict[str, Cause] = {
                 " {namespace} --docker-server={registry} --docker-username=<user>"
                 " --docker-password=<token> --dry-run=client -o yaml | kubectl apply -f -",
             },
+            subsumes=("pull-secret-no-match", "unauthorized"),
         ),
         Cause(
             id="pull-secret-no-match",
@@ -494,6 +499,7 @@ CATALOG: dict[str, Cause] = {
                 " --docker-username=<user> --docker-password=<new token> --dry-run=client -o"
                 " yaml | kubectl apply -f -",
             },
+            subsumes=("pull-secret-no-match", "unauthorized"),
         ),
         Cause(
             id="pull-secret-external",
@@ -546,6 +552,14 @@ CATALOG: dict[str, Cause] = {
                 " input, or correct metadata.namespace (or --namespace) for {file}.",
             },
             patterns=(r'namespaces? "[^"]+" not found',),
+            subsumes=(
+                "service-account-missing",
+                "pull-secret-missing",
+                "pull-secret-malformed",
+                "pull-secret-no-match",
+                "pull-secret-rejected",
+                "unauthorized",
+            ),
         ),
         Cause(
             id="service-account-missing",
@@ -563,6 +577,13 @@ CATALOG: dict[str, Cause] = {
                 " serviceAccountName in {file}.",
             },
             patterns=(r"error looking up service account",),
+            subsumes=(
+                "pull-secret-missing",
+                "pull-secret-malformed",
+                "pull-secret-no-match",
+                "pull-secret-rejected",
+                "unauthorized",
+            ),
         ),
         Cause(
             id="cluster-forbidden",
@@ -649,6 +670,7 @@ CATALOG: dict[str, Cause] = {
                 "default": "az role assignment list --assignee {object_id} --scope"
                 " {registry_id} --include-inherited --include-groups -o table",
             },
+            subsumes=("pull-secret-no-match", "unauthorized"),
         ),
         Cause(
             id="acr-condition-unevaluated",
