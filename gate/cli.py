@@ -290,10 +290,11 @@ def check(
     reports = _report_targets(formats, output)
     try:
         config = load_config(find_config(config_path))
-        targets = [parse_platform(p) for p in (platforms or config.platforms)]
         options = CheckOptions(
             paths=paths,
-            platforms=targets,
+            platforms=[parse_platform(p) for p in platforms],
+            config_platforms=[parse_platform(p) for p in config.platforms],
+            config_file=config.source,
             offline=offline,
             **registry_settings(
                 config, concurrency, timeout, deadline, insecure, ca_file, docker_config

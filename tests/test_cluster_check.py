@@ -545,6 +545,83 @@ def test_platform_flag_overrides_the_nodes(kube, tmp_path, registries):
     assert "platform-mismatch" not in result.causes()
 
 
+def platform_config(tmp_path: Path, platforms: list[str]) -> str:
+    path = tmp_path / "pullgate.yaml"
+    path.write_text(yaml.safe_dump({"platforms": platforms}))
+    return str(path)
+
+
+def test_config_platforms_do_not_override_the_nodes(kube, tmp_path, registries):
+    """The config names arm64 only; the pod is kept on the amd64 pool, which is all it needs."""
+    config = platform_config(tmp_path, ["linux/arm64"])
+    spec = {"nodeSelector": {"kubernetes.io/arch": "amd64"}}
+    objects = [pod("web", "shop", registries.web, **spec)]
+    result = live(kube, tmp_path, registries, objects, "--config", config)
+    assert result.causes() == []
+    platforms = json.loads(result.stdout)["platforms"]
+    assert platforms["source"] == "cluster"
+    assert platforms["from"] == f"nodes of {kube.url}"
+    assert platforms["values"] == ["linux/amd64", "linux/arm64", "windows/amd64:10.0.20348"]
+    text = live(kube, tmp_path, registries, objects, "--config", config, fmt="text").stdout
+    assert "platforms: linux/amd64, linux/arm64, windows/amd64:10.0.20348 from the cluster" in text
+
+
+def test_a_daemonset_on_a_tainted_amd64_pool_is_not_judged_by_the_config(tmp_path, registries):
+    """A DaemonSet tolerating its only amd64 pool's taint runs there; the config's arm64 is not
+    where it lands."""
+    tainted = {"key": "dedicated", "value": "infra", "effect": "NoSchedule"}
+    nodes = [
+        node("infra-0", "infrapool", taints=[tainted]),
+        node("arm-0", "armpool", arch="arm64", taints=[tainted | {"value": "arm"}]),
+    ]
+    state = tmp_path / "nodes.yaml"
+    state.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": nodes}))
+    daemonset = pod(
+        "agent",
+        "shop",
+        registries.web,
+        tolerations=[
+            {"key": "dedicated", "operator": "Equal", "value": "infra", "effect": "NoSchedule"}
+        ],
+    )
+    daemonset["kind"] = "DaemonSet"
+    config = platform_config(tmp_path, ["linux/arm64"])
+    args = ("--cluster-state", str(state), "--config", config)
+    result = run(tmp_path, [daemonset], *args, registries=registries)
+    assert result.causes() == []
+    assert json.loads(result.stdout)["platforms"] == {
+        "source": "cluster",
+        "from": f"nodes in {state}",
+        "values": ["linux/amd64", "linux/arm64"],
+    }
+
+
+def test_platform_flag_beats_the_nodes_and_the_config(kube, tmp_path, registries):
+    config = platform_config(tmp_path, ["linux/amd64"])
+    objects = [pod("web", "shop", registries.web)]
+    args = ("--config", config, "--platform", "linux/arm64")
+    result = live(kube, tmp_path, registries, objects, *args)
+    assert result.only("platform-mismatch")
+    assert json.loads(result.stdout)["platforms"] == {
+        "source": "--platform",
+        "from": None,
+        "values": ["linux/arm64"],
+    }
+
+
+def test_without_a_cluster_the_config_platforms_apply(tmp_path, registries):
+    config = platform_config(tmp_path, ["linux/arm64"])
+    result = run(
+        tmp_path, [pod("web", "shop", registries.web)], "--config", config, registries=registries
+    )
+    assert result.only("platform-mismatch")
+    assert json.loads(result.stdout)["platforms"] == {
+        "source": "config",
+        "from": config,
+        "values": ["linux/arm64"],
+    }
+
+
 def test_a_pod_no_pool_takes_is_unschedulable_not_a_pull_failure(kube, tmp_path, registries):
     spec = {"nodeSelector": {"kubernetes.io/os": "windows"}}
     result = live(kube, tmp_path, registries, [pod("web", "shop", registries.multi, **spec)])

@@ -73,6 +73,7 @@ def render(outcome: Outcome, color: bool = False, strict: bool = False) -> str:
     lines = [
         f"pullgate {__version__}: {outcome.images} image uses ({outcome.unique} unique) "
         f"in {files} file{'s' if files != 1 else ''}",
+        f"platforms: {outcome.platforms.describe()}",
         "",
     ]
     for cause_id in order:
