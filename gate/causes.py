@@ -325,6 +325,35 @@ CATALOG: dict[str, Cause] = {
             },
         ),
         Cause(
+            id="plain-http",
+            severity=Severity.ERROR,
+            title="Registry speaks plain HTTP",
+            status="ErrImagePull",
+            signature=_PULL + 'failed to do request: Head "https://{registry_host}/v2/{repository}'
+            '/manifests/{reference}": http: server gave HTTP response to HTTPS client',
+            meaning="The registry answers plain HTTP, and the container runtime speaks HTTPS to"
+            " every registry its own configuration does not name as plain HTTP: the pull fails"
+            " before any certificate, credential or manifest is looked at.",
+            cause="A registry without TLS (a lab, CI or in-cluster registry) that the nodes'"
+            " runtime is not configured to reach over HTTP.",
+            fixes={
+                "default": "Name it as a plain-HTTP registry in the nodes' runtime: containerd"
+                " /etc/containerd/certs.d/{registry_host}/hosts.toml with"
+                ' server = "http://{registry_host}" and [host."http://{registry_host}"]'
+                ' capabilities = ["pull", "resolve"] (config_path ='
+                ' "/etc/containerd/certs.d" in containerd\'s config.toml); CRI-O: insecure ='
+                " true for it in registries.conf. Or serve it over TLS. Then run pullgate with"
+                " --insecure-registry {registry_host} (or insecure-registries: in"
+                " .pullgate.yaml).",
+            },
+            patterns=(r"server gave HTTP response to HTTPS client",),
+            confirm={
+                "default": "curl -sS -o /dev/null -w '%{{http_code}}\\n' http://{registry_host}/v2/"
+                " (answers) and curl -sSI https://{registry_host}/v2/ (fails)",
+            },
+            subsumes=("tls",),
+        ),
+        Cause(
             id="registry-error",
             severity=Severity.ERROR,
             title="Registry failed",
@@ -796,6 +825,7 @@ _MATCH_ORDER = (
     "unschedulable",
     "platform-mismatch",
     "rate-limited",
+    "plain-http",
     "tls",
     "dns",
     "unauthorized",

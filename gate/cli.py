@@ -126,7 +126,8 @@ _REGISTRY_OPTIONS = (
         "insecure",
         multiple=True,
         metavar="HOST[:PORT]",
-        help="Allow plain HTTP or unverified TLS for this registry; repeatable.",
+        help="Allow plain HTTP or unverified TLS for this registry; repeatable. An http:// or"
+        " https:// prefix is dropped, as dockerd does.",
     ),
     click.option(
         "--ca-file",
@@ -158,11 +159,17 @@ def registry_settings(
     docker_config: str | None,
 ) -> dict:
     """CheckOptions fields from the registry options, flags over the config file."""
+    from gate.registry.hosts import normalize_insecure
+
+    try:
+        hosts = [normalize_insecure(h) for h in insecure]
+    except ValueError as exc:
+        raise UsageProblem(f"--insecure-registry {exc}") from None
     return {
         "concurrency": concurrency or config.concurrency or DEFAULT_CONCURRENCY,
         "timeout": timeout or config.timeout or DEFAULT_TIMEOUT,
         "deadline": deadline or config.deadline or DEFAULT_DEADLINE,
-        "insecure": frozenset(insecure) | frozenset(config.insecure_registries),
+        "insecure": frozenset(hosts) | frozenset(config.insecure_registries),
         "ca_file": ca_file or config.ca_file,
         "docker_config": docker_config or config.docker_config,
     }

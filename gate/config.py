@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from gate.policy import POLICY_KEYS, Policy, PolicyError, parse_policy_entry
+from gate.registry.hosts import normalize_insecure
 
 DEFAULT_NAME = ".pullgate.yaml"
 
@@ -64,6 +65,20 @@ _KEYS = {
 }
 
 
+def _insecure_hosts(values: list[str], node: yaml.Node, path: str, line: int) -> list[str]:
+    """Each entry as HOST[:PORT] (an http:// or https:// prefix dropped); a bad one is an error
+    naming its own line."""
+    items = node.value if isinstance(node, yaml.SequenceNode) else []
+    hosts = []
+    for i, value in enumerate(values):
+        try:
+            hosts.append(normalize_insecure(value))
+        except ValueError as exc:
+            at = items[i].start_mark.line + 1 if i < len(items) else line
+            raise ConfigError(f"{path}:{at}: insecure-registries: {exc}") from None
+    return hosts
+
+
 def find_config(explicit: str | None, cwd: Path | None = None) -> Path | None:
     if explicit:
         return Path(explicit)
@@ -106,5 +121,7 @@ def load_config(path: Path | None) -> Config:
         value = convert(constructor.construct_object(value_node, deep=True))
         if value is None:
             raise ConfigError(f"{path}:{line}: {key} must be {expected}")
+        if key == "insecure-registries":
+            value = _insecure_hosts(value, value_node, str(path), line)
         setattr(config, attr, value)
     return config
