@@ -325,6 +325,31 @@ CATALOG: dict[str, Cause] = {
             },
         ),
         Cause(
+            id="runner-network",
+            severity=Severity.ERROR,
+            title="This runner cannot reach the registry",
+            status="",
+            signature='pullgate could not check "{image}" from this runner: {detail}',
+            meaning="pullgate's own requests failed on the network of the machine it runs on, so"
+            " nothing about the image was checked. The nodes pull over their own network: what"
+            " they would get is unknown, and the manifest is not what failed.",
+            cause="A CI runner without DNS or egress to the registry, or a proxy it must use"
+            " that is not set (HTTPS_PROXY, NO_PROXY) or not answering.",
+            fixes={
+                "default": "Give this runner a way to {registry_host}:443: egress from the"
+                " runner's network, or its proxy in HTTPS_PROXY (and NO_PROXY for internal"
+                " registries). Where the runner is meant to have no network, run pullgate check"
+                " --offline (manifest checks only; with --cluster-state for the cluster's"
+                " facts), and the full check where registries are reachable.",
+            },
+            confirm={
+                "default": "On the runner: getent hosts {registry_hostname}; curl -sSI"
+                " https://{registry_host}/v2/ (an HTTP answer, even 401, means the path is open);"
+                " env | grep -i _proxy",
+            },
+            subsumes=("dns", "unreachable"),
+        ),
+        Cause(
             id="plain-http",
             severity=Severity.ERROR,
             title="Registry speaks plain HTTP",

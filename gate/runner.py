@@ -103,6 +103,7 @@ def resolve(
 ) -> dict[ImageRef, Resolution]:
     from gate.registry.client import ClientOptions, RegistryClient
     from gate.registry.credentials import DockerConfig
+    from gate.registry.egress import judge_runner
     from gate.registry.resolve import Resolver
 
     docker = DockerConfig.load(options.docker_config)
@@ -122,7 +123,9 @@ def resolve(
 
         resolver = Resolver(client, lookup, concurrency=options.concurrency)
         callback = progress(len(refs_needing)) if progress else None
-        return resolver.resolve_all(refs_needing, lambda ref: refs_needing[ref], callback)
+        results = resolver.resolve_all(refs_needing, lambda ref: refs_needing[ref], callback)
+        judge_runner(results)
+        return results
     finally:
         client.close()
 

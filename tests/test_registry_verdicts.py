@@ -7,8 +7,18 @@ the CLI."""
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
-from test_check import check_json, deployment, only, pullgate
+import pytest
+from click.testing import CliRunner
+from fault_server import refused_port
+from test_check import REPO, check_json, deployment, image_line, only, pullgate
+
+from gate.cli import main
 
 # ---- a registry that speaks plain HTTP -----------------------------------------------------------
 
@@ -77,3 +87,118 @@ def test_config_insecure_registry_that_is_not_a_host_names_its_line(tmp_path):
         done.stderr
     )
     assert len(done.stderr.splitlines()) == 1
+
+
+# ---- the runner's own network --------------------------------------------------------------------
+
+
+@pytest.fixture
+def runner_dns(monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """This runner's resolver, in-process: loopback resolves, names added to the returned set do
+    not exist (NXDOMAIN), and no other name gets an answer at all (a runner without DNS)."""
+    real = socket.getaddrinfo
+    nxdomain: set[str] = set()
+
+    def resolve(host, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202 - socket's own
+        name = host.decode() if isinstance(host, bytes) else host
+        if name in (None, "127.0.0.1", "localhost", "::1"):
+            return real(host, *args, **kwargs)
+        if name in nxdomain:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    for name in (
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    return nxdomain
+
+
+def check_here(tmp_path: Path, images: list[str], *flags: str) -> tuple[int, dict]:
+    """The CLI in this process (so the runner_dns resolver applies)."""
+    manifest = tmp_path / "deploy.yaml"
+    manifest.write_text(deployment(images))
+    args = ["check", str(manifest), "--format", "json", "--timeout", "3", "--deadline", "30"]
+    args += ["--docker-config", str(tmp_path / "none.json"), *flags]
+    result = CliRunner().invoke(main, args)
+    assert isinstance(result.exception, SystemExit | None), result.exception
+    return result.exit_code, json.loads(result.stdout)
+
+
+def by_cause(report: dict) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for f in report["findings"]:
+        found.setdefault(f["cause"], []).append(f["image"])
+    return found
+
+
+def test_public_registries_this_runner_cannot_resolve_are_its_network_not_the_manifest(
+    tmp_path, registry, runner_dns
+):
+    registry.push_image("team/app", "1.0")
+    local = f"{registry.host}/team/app:1.0"
+    images = ["nginx:1.27", "ghcr.io/acme/api:2.1", local]
+    code, report = check_here(tmp_path, images, "--insecure-registry", registry.host)
+    assert code == 1
+    assert by_cause(report) == {"runner-network": ["nginx:1.27", "ghcr.io/acme/api:2.1"]}
+    hub = report["findings"][0]
+    assert hub["evidence"].startswith("from this runner: registry-1.docker.io: lookup")
+    assert "a public registry whose name always resolves" in hub["evidence"]
+    assert "--offline" in hub["fix"] and "HTTPS_PROXY" in hub["fix"]
+    assert "Check the host name" not in json.dumps(report)
+
+
+def test_a_typo_host_that_does_not_exist_while_others_answer_is_dns_in_the_manifest(
+    tmp_path, registry, runner_dns
+):
+    registry.push_image("team/app", "1.0")
+    runner_dns.add("registy.corp.example")
+    images = [f"{registry.host}/team/app:1.0", "registy.corp.example/team/app:1.0"]
+    code, report = check_here(tmp_path, images, "--insecure-registry", registry.host)
+    finding = only(report, "dns")
+    assert code == 1 and "no such host" in finding["signature"]
+    assert f"Check the host name in {tmp_path / 'deploy.yaml'}:{image_line(1)}" in finding["fix"]
+
+
+def test_when_no_registry_host_resolves_the_runner_is_blamed(tmp_path, runner_dns):
+    runner_dns.update({"registry.a.corp.example", "registry.b.corp.example"})
+    images = ["registry.a.corp.example/team/app:1.0", "registry.b.corp.example/team/job:2.0"]
+    code, report = check_here(tmp_path, images)
+    assert code == 1
+    assert sorted(by_cause(report)) == ["runner-network"]
+    assert (
+        "No registry of this run resolved or answered from this runner"
+        in (report["findings"][0]["evidence"])
+    )
+
+
+def test_one_private_host_that_does_not_exist_and_nothing_else_stays_dns(tmp_path, runner_dns):
+    runner_dns.add("registry.corp.example")
+    code, report = check_here(tmp_path, ["registry.corp.example/team/app:1.0"])
+    assert code == 1 and only(report, "dns")
+
+
+def test_a_proxy_that_does_not_answer_is_the_runners_network(tmp_path):
+    proxy = f"http://ci:hunter2@127.0.0.1:{refused_port()}"
+    manifest = tmp_path / "deploy.yaml"
+    manifest.write_text(deployment(["quay.io/acme/app:1.0"]))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HTTPS_PROXY": proxy, "NO_PROXY": ""}
+    done = subprocess.run(
+        [sys.executable, "-m", "gate", "check", str(manifest), "--format", "json"]
+        + ["--timeout", "3", "--deadline", "30", "--docker-config", str(tmp_path / "none.json")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    finding = only(json.loads(done.stdout), "runner-network")
+    assert done.returncode == 1
+    assert "through the proxy http://127.0.0.1:" in finding["evidence"]
+    assert "hunter2" not in done.stdout + done.stderr
