@@ -37,9 +37,14 @@ class Cause:
     # Causes that follow from this one for the same image use: the checks report this one
     # alone, with the consequence in its evidence (README, "One root cause, one finding").
     subsumes: tuple[str, ...] = ()
+    # flavor or case -> cause text, where the default `cause` would assume a case
+    explanations: Mapping[str, str] = field(default_factory=dict)
 
     def fix_template(self, flavor: str) -> str:
         return self.fixes.get(flavor) or self.fixes.get("default", "")
+
+    def explanation_template(self, flavor: str) -> str:
+        return self.explanations.get(flavor) or self.cause
 
     def render_confirm(self, flavor: str, context: Mapping[str, object]) -> str:
         return fill(self.confirm.get(flavor) or self.confirm.get("default", ""), context)
@@ -99,12 +104,16 @@ CATALOG: dict[str, Cause] = {
             meaning="The registry answered but holds no image at that name and tag or digest.",
             cause="A typo, a tag that was never pushed, or a tag that was overwritten or deleted.",
             fixes={
-                "acr": "Existing tags: {nearby_tags}. List them: az acr repository show-tags"
+                "acr": "{tags_note} List them: az acr repository show-tags"
                 " --name {acr} --repository {repository} --orderby time_desc -o table;"
                 " push the tag, or correct {file}:{line}.",
-                "default": "Existing tags: {nearby_tags}. Push {resolved}, or correct the"
-                " reference in {file}:{line}; pin a digest once it exists"
-                " (skopeo inspect docker://{resolved} --format '{{{{.Digest}}}}').",
+                "digest": "{registry} holds no manifest {reference} in {repository}: correct the"
+                " digest in {file}:{line} (the digest of a tag: skopeo inspect"
+                " docker://{registry}/{repository}:<tag> --format '{{{{.Digest}}}}'), or push"
+                " that build again. {tags_note}",
+                "default": "{tags_note} Push {resolved}, or correct the reference in"
+                " {file}:{line}; pin a digest once it exists (skopeo inspect"
+                " docker://{resolved} --format '{{{{.Digest}}}}').",
             },
             patterns=(
                 r"manifest unknown",
@@ -134,9 +143,8 @@ CATALOG: dict[str, Cause] = {
             " land on.",
             cause="Image built for {available_platforms} only; nodes are {missing_platforms}.",
             fixes={
-                "default": "Build and push a multi-arch image: docker buildx build --platform"
-                " {wanted_platforms} -t {resolved} --push .; or keep the pod on matching nodes"
-                " with nodeSelector kubernetes.io/arch: {available_arch}.",
+                "default": "Build and push an image for every node platform: docker buildx"
+                " build --platform {wanted_platforms} -t {resolved} --push .{keep_on}",
             },
             patterns=(
                 r"no match for platform",
@@ -154,10 +162,10 @@ CATALOG: dict[str, Cause] = {
         Cause(
             id="unauthorized",
             severity=Severity.ERROR,
-            title="Registry refused the credentials",
+            title="Pull not authorized",
             status="ErrImagePull",
             signature=_PULL + "failed to authorize: failed to fetch {token_kind} token: unexpected"
-            " status from GET request to {realm}: 401 Unauthorized",
+            " status from GET request to {realm}: {auth_status}",
             meaning="The registry refused the credentials presented, or none were presented.",
             cause="{who}",
             fixes={
@@ -172,6 +180,12 @@ CATALOG: dict[str, Cause] = {
                 " kubectl patch serviceaccount {service_account} -n {namespace} -p"
                 ' \'{{"imagePullSecrets":[{{"name":"{secret_name}"}}]}}\'.'
                 " To let pullgate read it too: docker login {registry}.",
+                "refused": "Renew the credential pullgate presented ({credential}): docker login"
+                " {registry} with a current token, or update the CI secret that writes the"
+                " Docker config; check that its user may pull {repository}. The nodes pull with"
+                " their own credential: a pull secret in the pod's namespace (kubectl create"
+                " secret docker-registry {secret_name} -n {namespace} --docker-server={registry}"
+                " ...) or the node identity.",
             },
             patterns=(
                 r"401 Unauthorized",
@@ -205,8 +219,14 @@ CATALOG: dict[str, Cause] = {
             status="ErrImagePull",
             signature=_PULL + "429 Too Many Requests - Server message: toomanyrequests: {detail}",
             meaning="The registry throttled the pull.",
-            cause="Docker Hub's anonymous limit (100 pulls / 6 h) is shared by every node behind"
-            " one egress IP; other registries throttle bursts.",
+            cause="{registry} throttled the request (429{retry_note}): registries limit requests"
+            " per client address or per account, and every node behind one egress IP counts"
+            " as one client.",
+            explanations={
+                "dockerhub": "Docker Hub limits pulls per 6 hours: 100 per egress IP for"
+                " anonymous pulls (shared by every node behind one NAT), 200 per personal"
+                " account; pullgate's request was {as_whom}.",
+            },
             fixes={
                 "dockerhub": "Import the image into your own registry and pull it from there:"
                 " az acr import --name <your-acr> --source {resolved} --image {repo_tag};"
@@ -227,7 +247,7 @@ CATALOG: dict[str, Cause] = {
                 'ratelimitpreview/test:pull" | jq -r .token); curl -sI -H "Authorization: Bearer'
                 ' $TOKEN" https://registry-1.docker.io/v2/ratelimitpreview/test/manifests/latest'
                 " | grep -i ratelimit",
-                "default": "curl -sI https://{registry_host}/v2/ | grep -i -e retry-after"
+                "default": "curl -sI {scheme}://{registry_host}/v2/ | grep -i -e retry-after"
                 " -e ratelimit",
             },
         ),
@@ -236,14 +256,20 @@ CATALOG: dict[str, Cause] = {
             severity=Severity.ERROR,
             title="Registry name does not resolve",
             status="ErrImagePull",
-            signature=_PULL + 'failed to do request: Head "https://{registry_host}/v2/{repository}'
-            '/manifests/{reference}": dial tcp: lookup {registry_hostname}: no such host',
+            signature=_PULL + 'failed to do request: Head "{scheme}://{registry_host}/v2/'
+            '{repository}/manifests/{reference}": dial tcp: lookup {registry_hostname}: no such'
+            " host",
             meaning="The registry's host name does not resolve.",
-            cause="A typo in the host, or a private endpoint without a linked private DNS zone.",
+            cause="A typo in the host, or a name only a private DNS zone holds.",
+            explanations={
+                "acr": "A typo in the registry name, or a private endpoint without the"
+                " privatelink.azurecr.io zone linked to the network that resolves it.",
+            },
             fixes={
                 "acr": "Check the name: nslookup {registry_hostname}. For a private endpoint"
                 " link the privatelink.azurecr.io zone to the cluster VNet.",
-                "default": "Check the host name in {file}:{line}: nslookup {registry_hostname}.",
+                "default": "Check the host name in {file}:{line}: nslookup {registry_hostname}."
+                " If only the nodes' DNS knows it, run pullgate where that DNS answers.",
             },
             patterns=(
                 r"no such host",
@@ -266,16 +292,23 @@ CATALOG: dict[str, Cause] = {
             severity=Severity.ERROR,
             title="Registry does not answer",
             status="ErrImagePull",
-            signature=_PULL + 'failed to do request: Head "https://{registry_host}/v2/{repository}'
-            '/manifests/{reference}": dial tcp {registry_host}: {detail}',
+            signature=_PULL + 'failed to do request: Head "{scheme}://{registry_host}/v2/'
+            '{repository}/manifests/{reference}": dial tcp {registry_host}: {detail}',
             meaning="The name resolves but the connection fails: refused, reset or timed out.",
             cause="A firewall, NSG or egress rule blocks the path, or the registry is down.",
+            explanations={
+                "deadline": "pullgate's whole-run deadline passed before {registry_host}"
+                " answered: slow answers, or more images than the deadline allows.",
+            },
             fixes={
                 "acr": "Allow egress to {registry_host}:443 and the data endpoints"
                 " ({acr}.<region>.data.azurecr.io or *.blob.core.windows.net): curl -v"
                 " https://{registry_host}/v2/",
+                "deadline": "Give the run more time (--deadline, default 300 s) or fewer"
+                " requests in flight per registry (--concurrency); then check {registry_host}"
+                " again.",
                 "default": "Allow egress to {registry_host}; test from a node: curl -v"
-                " https://{registry_host}/v2/",
+                " {scheme}://{registry_host}/v2/",
             },
             patterns=(
                 r"i/o timeout",
@@ -292,7 +325,7 @@ CATALOG: dict[str, Cause] = {
             ),
             confirm={
                 "default": "kubectl debug node/{node} -it --image=busybox:1.36 -- wget -T 5 -O"
-                " /dev/null https://{registry_host_port}/v2/ (an HTTP answer, even 401, means"
+                " /dev/null {scheme}://{registry_host_port}/v2/ (an HTTP answer, even 401, means"
                 " the path is open)",
             },
         ),
@@ -305,8 +338,23 @@ CATALOG: dict[str, Cause] = {
             '/manifests/{reference}": tls: failed to verify certificate: x509: {detail}',
             meaning="The TLS handshake failed: the certificate is not trusted for this host.",
             cause="A self-hosted or proxied registry whose CA the node (and pullgate) does not"
-            " trust, or a certificate for another name.",
+            " trust.",
+            explanations={
+                "tls-name": "The registry's certificate does not name {registry_hostname}.",
+                "tls-expired": "The registry's certificate is outside its validity dates.",
+                "tls-handshake": "The port answers, but not with TLS a client can use.",
+            },
             fixes={
+                "tls-name": "Reissue the registry's certificate with {registry_hostname} in its"
+                " subjectAltName, or use the name it was issued for in {file}:{line}; trusting"
+                " another CA does not help. See the names: openssl s_client -connect"
+                " {registry_host_port} </dev/null | openssl x509 -noout -ext subjectAltName.",
+                "tls-expired": "Renew the registry's certificate; the nodes check its dates"
+                " too, and --ca-file does not help. See them: openssl s_client -connect"
+                " {registry_host_port} </dev/null | openssl x509 -noout -dates.",
+                "tls-handshake": "Check what listens on {registry_host_port} (openssl s_client"
+                " -connect {registry_host_port}): a TLS terminator or the registry itself"
+                " should answer there.",
                 "default": "Make the nodes trust the registry's CA (containerd:"
                 " /etc/containerd/certs.d/{registry_host}/ca.crt); run pullgate with --ca-file"
                 " <ca.pem>. Fetch the chain: openssl s_client -showcerts -connect"
@@ -344,8 +392,8 @@ CATALOG: dict[str, Cause] = {
             },
             confirm={
                 "default": "On the runner: getent hosts {registry_hostname}; curl -sSI"
-                " https://{registry_host}/v2/ (an HTTP answer, even 401, means the path is open);"
-                " env | grep -i _proxy",
+                " {scheme}://{registry_host}/v2/ (an HTTP answer, even 401, means the path is"
+                " open); env | grep -i _proxy",
             },
             subsumes=("dns", "unreachable"),
         ),
@@ -388,8 +436,8 @@ CATALOG: dict[str, Cause] = {
             " manifest.",
             cause="A registry outage, a proxy in the path, or throttling bursts.",
             fixes={
-                "default": "Check the registry's health (curl -sI https://{registry_host}/v2/) and"
-                " retry; smooth bursts of pulls.",
+                "default": "Check the registry's health (curl -sI {scheme}://{registry_host}/v2/)"
+                " and retry; smooth bursts of pulls.",
             },
             patterns=(
                 r"500 Internal Server Error",
@@ -403,7 +451,8 @@ CATALOG: dict[str, Cause] = {
                 r"unexpected http code: 5\d\d",
             ),
             confirm={
-                "default": "curl -sS -o /dev/null -w '%{{http_code}}\\n' https://{registry_host}/v2/",
+                "default": "curl -sS -o /dev/null -w '%{{http_code}}\\n'"
+                " {scheme}://{registry_host}/v2/",
             },
         ),
         Cause(

@@ -184,6 +184,10 @@ class RegistryClient:
     def _scheme(self, host: str) -> str:
         return self._schemes.get(host, "https")
 
+    def scheme(self, domain: str) -> str:
+        """The scheme the registry of `domain` answered on: http only for one named insecure."""
+        return self._scheme(api_host(domain))
+
     def _timeout(self) -> httpx.Timeout:
         remaining = self.deadline.remaining()
         if remaining <= 0:
