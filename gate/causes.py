@@ -166,7 +166,8 @@ CATALOG: dict[str, Cause] = {
             status="ErrImagePull",
             signature=_PULL + "failed to authorize: failed to fetch {token_kind} token: unexpected"
             " status from GET request to {realm}: {auth_status}",
-            meaning="The registry refused the credentials presented, or none were presented.",
+            meaning="The registry answered 401 or 403: the pull needs a credential it did not"
+            " present, or one the registry accepts.",
             cause="{who}",
             fixes={
                 "acr": "Attach the registry to the cluster: az aks update -g {resource_group} -n"

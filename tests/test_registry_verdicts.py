@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from fault_server import refused_port
+from fault_server import FaultServer, ServerError, refused_port
 from test_check import REPO, check_json, deployment, image_line, only, pullgate
 
+from gate.causes import CATALOG, fill
 from gate.cli import main
 
 # ---- a registry that speaks plain HTTP -----------------------------------------------------------
@@ -202,3 +203,130 @@ def test_a_proxy_that_does_not_answer_is_the_runners_network(tmp_path):
     assert done.returncode == 1
     assert "through the proxy http://127.0.0.1:" in finding["evidence"]
     assert "hunter2" not in done.stdout + done.stderr
+
+
+# ---- catalog text follows the evidence -----------------------------------------------------------
+
+
+def check_text(tmp_path: Path, images: list[str], *flags: str) -> str:
+    manifest = tmp_path / "deploy.yaml"
+    manifest.write_text(deployment(images))
+    done = pullgate("check", str(manifest), "--timeout", "3", "--deadline", "30", *flags)
+    assert done.returncode in (0, 1), done.stderr
+    return done.stdout
+
+
+def test_unauthorized_with_no_credential_sent_does_not_say_one_was_refused(
+    tmp_path, htpasswd_registry
+):
+    htpasswd_registry.push_image("team/app", "1.0")
+    host = htpasswd_registry.host
+    text = check_text(
+        tmp_path,
+        [f"{host}/team/app:1.0"],
+        "--insecure-registry",
+        host,
+        "--docker-config",
+        str(tmp_path / "none.json"),
+    )
+    assert "refused the credential" not in text
+    assert f"pullgate sent no credential (its Docker config has none for {host})" in text
+
+
+def test_unauthorized_with_a_refused_credential_says_so_and_renews_it(tmp_path, htpasswd_registry):
+    import base64
+
+    htpasswd_registry.push_image("team/app", "1.0")
+    host = htpasswd_registry.host
+    config = tmp_path / "docker.json"
+    auth = base64.b64encode(b"alice:wrong-password").decode()
+    config.write_text(json.dumps({"auths": {host: {"auth": auth}}}))
+    code, report = check_json(
+        tmp_path,
+        [f"{host}/team/app:1.0"],
+        "--insecure-registry",
+        host,
+        "--docker-config",
+        str(config),
+    )
+    finding = only(report, "unauthorized")
+    assert finding["fix"].startswith("Renew the credential pullgate presented")
+    text = check_text(
+        tmp_path,
+        [f"{host}/team/app:1.0"],
+        "--insecure-registry",
+        host,
+        "--docker-config",
+        str(config),
+    )
+    assert (
+        f"The registry refused the credential pullgate presented ({config} auths[{host}])" in text
+    )
+    assert "wrong-password" not in text and auth not in text
+
+
+def test_rate_limited_by_another_registry_does_not_talk_about_docker_hub(tmp_path, fault_server):
+    server = fault_server("429-no-retry-after")
+    text = check_text(tmp_path, [f"{server.host}/team/app:1.0"], "--insecure-registry", server.host)
+    assert "rate-limited" in text
+    assert "Docker Hub" not in text
+    assert f"{server.host} throttled the request (429)" in text
+
+
+def test_a_plain_http_registry_gets_http_commands(tmp_path):
+    with FaultServer(ServerError(503)).start() as server:
+        host = server.host
+        code, report = check_json(tmp_path, [f"{host}/team/app:1.0"], "--insecure-registry", host)
+    finding = only(report, "registry-error")
+    assert f"curl -sI http://{host}/v2/" in finding["fix"]
+    assert f"https://{host}" not in finding["fix"]
+
+
+def test_a_digest_the_registry_does_not_hold_is_corrected_not_pinned(tmp_path, registry):
+    registry.push_image("team/app", "1.0")
+    image = f"{registry.host}/team/app@sha256:{'ab' * 32}"
+    code, report = check_json(tmp_path, [image], "--insecure-registry", registry.host)
+    fix = only(report, "tag-not-found")["fix"]
+    assert fix.startswith(f"{registry.host} holds no manifest sha256:")
+    assert "correct the digest" in fix and "pin a digest once it exists" not in fix
+    assert "Existing tags: 1.0." in fix
+
+
+def test_a_repository_that_does_not_exist_is_said_so(tmp_path, registry):
+    registry.push_image("team/app", "1.0")
+    code, report = check_json(
+        tmp_path, [f"{registry.host}/team/nope:1.0"], "--insecure-registry", registry.host
+    )
+    fix = only(report, "tag-not-found")["fix"]
+    assert fix.startswith(f"Repository team/nope does not exist in {registry.host}.")
+    assert "none listed" not in fix
+
+
+def test_a_linux_image_on_windows_nodes_is_kept_on_linux_by_os_not_arch(tmp_path, registry):
+    registry.push_image("team/app", "1.0", arch="amd64")
+    code, report = check_json(
+        tmp_path,
+        [f"{registry.host}/team/app:1.0"],
+        "--insecure-registry",
+        registry.host,
+        "--platform",
+        "windows/amd64",
+    )
+    fix = only(report, "platform-mismatch")["fix"]
+    assert "nodeSelector kubernetes.io/os: linux" in fix
+    assert "kubernetes.io/arch" not in fix
+
+
+def test_no_fix_or_command_speaks_https_to_a_plain_http_registry():
+    """Every catalog template, filled for a registry that answered over plain HTTP: only the
+    causes about TLS itself (and ACR, always HTTPS) may name https://."""
+    context = {"registry_host": "lab:5000", "registry_host_port": "lab:5000", "scheme": "http"}
+    about_https = {"tls", "plain-http", "registry-network-restricted"}  # the last: ACR only
+    for row in CATALOG.values():
+        if row.id in about_https:
+            continue
+        for flavor, template in {**row.fixes, **row.confirm}.items():
+            if flavor.startswith("acr"):
+                continue
+            assert "https://lab:5000" not in fill(template, context), (row.id, flavor)
+        assert "https://lab:5000" not in row.render_signature(context), row.id
