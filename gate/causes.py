@@ -61,8 +61,19 @@ class _Placeholders(dict):
         return f"<{key}>"
 
 
+# Placeholders whose absence has a right reading (the usual case), rather than a visible
+# `<name>`: callers that know better (e.g. a registry that answered over plain HTTP) say so.
+_QUIET_DEFAULTS = {
+    "scheme": "https",
+    "retry_note": "",
+    "keep_on": "",
+    "auth_status": "401 Unauthorized",
+}
+
+
 def fill(template: str, context: Mapping[str, object]) -> str:
-    values = _Placeholders({k: v for k, v in context.items() if v is not None})
+    given = {k: v for k, v in context.items() if v is not None}
+    values = _Placeholders(_QUIET_DEFAULTS | given)
     return template.format_map(values)
 
 
@@ -226,7 +237,7 @@ CATALOG: dict[str, Cause] = {
             explanations={
                 "dockerhub": "Docker Hub limits pulls per 6 hours: 100 per egress IP for"
                 " anonymous pulls (shared by every node behind one NAT), 200 per personal"
-                " account; pullgate's request was {as_whom}.",
+                " account.",
             },
             fixes={
                 "dockerhub": "Import the image into your own registry and pull it from there:"

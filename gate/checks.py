@@ -111,7 +111,6 @@ def fix_context(ctx: UseContext) -> dict[str, object]:
                 "pinned": f"{ref.name}:{ref.tag}@{res.digest}" if res.digest and ref.tag else None,
                 "who": _who(res, ref),
                 "credential": res.credential,
-                "as_whom": "anonymous" if res.anonymous else f"made with {res.credential}",
                 "token_kind": "anonymous" if res.anonymous else "oauth",
                 "nearby_tags": ", ".join(res.nearby_tags) or "none listed",
                 "tags_note": _tags_note(res, ref),
