@@ -11,6 +11,9 @@ import os
 import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -330,3 +333,38 @@ def test_no_fix_or_command_speaks_https_to_a_plain_http_registry():
                 continue
             assert "https://lab:5000" not in fill(template, context), (row.id, flavor)
         assert "https://lab:5000" not in row.render_signature(context), row.id
+
+
+@contextmanager
+def banner_server(banner: bytes) -> Iterator[str]:
+    """A loopback port that speaks neither TLS nor HTTP (an SSH-like banner, then close)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.sendall(banner)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+
+
+def test_a_port_that_speaks_neither_tls_nor_http_stays_tls_without_a_ca_fix(tmp_path):
+    with banner_server(b"SSH-2.0-OpenSSH_9.6\r\n") as host:
+        code, report = check_json(tmp_path, [f"{host}/team/app:1.0"])
+    finding = only(report, "tls")
+    assert "first record does not look like a TLS handshake" in finding["signature"]
+    assert finding["fix"].startswith(f"Check what listens on {host}")
+    assert "--ca-file" not in finding["fix"]
