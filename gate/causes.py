@@ -192,6 +192,10 @@ CATALOG: dict[str, Cause] = {
                 " kubectl patch serviceaccount {service_account} -n {namespace} -p"
                 ' \'{{"imagePullSecrets":[{{"name":"{secret_name}"}}]}}\'.'
                 " To let pullgate read it too: docker login {registry}.",
+                "untried": "Let pullgate try the pull secret the kubelet would present: run"
+                " with --verify-credentials (or docker login {registry} so pullgate can read"
+                " {repository} itself). If that secret is refused, renew it in namespace"
+                " {namespace}.",
                 "refused": "Renew the credential pullgate presented ({credential}): docker login"
                 " {registry} with a current token, or update the CI secret that writes the"
                 " Docker config; check that its user may pull {repository}. The nodes pull with"

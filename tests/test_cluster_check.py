@@ -476,6 +476,9 @@ def test_a_working_secret_shows_a_tag_pullgate_could_not_read_is_missing(
     assert unverified.causes() == ["unauthorized"]
     text = live(kube, tmp_path, registries, objects, login=False, fmt="text").stdout
     assert "would present pull secret shop-pull, which pullgate did not try" in text
+    assert unverified.only("unauthorized")["fix"].startswith(
+        "Let pullgate try the pull secret the kubelet would present: run with --verify-credentials"
+    )
     verified = live(kube, tmp_path, registries, objects, "--verify-credentials", login=False)
     assert verified.causes() == ["tag-not-found"]
 

@@ -440,7 +440,7 @@ class KubeletVerdict:
                 " did not try (run with --verify-credentials, or docker login so pullgate can"
                 " read it)"
             )
-            return [self._unauthorized(ctx, namespace, who)]
+            return [self._unauthorized(ctx, namespace, who, fix_flavor="untried")]
         keys = _describe_keys(effective.secrets or ())
         if keys:
             anonymous = _anonymous_refusal(ctx, access)
@@ -577,7 +577,12 @@ class KubeletVerdict:
         )
 
     def _unauthorized(
-        self, ctx: UseContext, namespace: str, who: str, severity: Severity | None = None
+        self,
+        ctx: UseContext,
+        namespace: str,
+        who: str,
+        severity: Severity | None = None,
+        fix_flavor: str | None = None,
     ) -> Finding:
         res = ctx.resolution
         evidence = res.problem.evidence if res is not None and res.problem else ""
@@ -589,6 +594,7 @@ class KubeletVerdict:
             who=who,
             token_kind="anonymous",
             severity=severity,
+            fix_flavor=fix_flavor,
         )
 
 
