@@ -527,7 +527,7 @@ CATALOG: dict[str, Cause] = {
             meaning="The pod (or its ServiceAccount) names a pull secret that exists neither in"
             " the pod's namespace in the cluster nor in the input; the kubelet pulls without it.",
             cause="Secret {secret}, named by the {origin}, is not in namespace {namespace}"
-            "{elsewhere}. {consequence}",
+            "{elsewhere}.",
             fixes={
                 "default": "Create it in the pod's namespace: kubectl create secret docker-registry"
                 " {secret} -n {namespace} --docker-server={registry} --docker-username=<user>"
@@ -557,8 +557,7 @@ CATALOG: dict[str, Cause] = {
             signature=_PULL + "{detail}",
             meaning="A pull secret the kubelet would present is not a docker-registry secret it"
             " can read: wrong type, missing key, or a config that does not decode.",
-            cause="Secret {secret} in {namespace} (named by the {origin}): {problem}."
-            " {consequence}",
+            cause="Secret {secret} in {namespace} (named by the {origin}): {problem}.",
             fixes={
                 "default": "Recreate it as a docker-registry secret (type"
                 " kubernetes.io/dockerconfigjson, key .dockerconfigjson holding"
@@ -593,6 +592,11 @@ CATALOG: dict[str, Cause] = {
                 ' \'{{"imagePullSecrets":[{{"name":"{secret_name}"}}]}}\' (a pod that lists'
                 " its own imagePullSecrets ignores the ServiceAccount's: add it there). Or correct"
                 " the server key of an existing secret to {registry}.",
+                "pod-list": "Add a pull secret for {registry}: kubectl create secret"
+                " docker-registry {secret_name} -n {namespace} --docker-server={registry}"
+                " --docker-username=<user> --docker-password=<token>; then add it to the pod's"
+                " imagePullSecrets in {file} (the pod lists its own, so its ServiceAccount's are"
+                " not used). Or correct the server key of an existing secret to {registry}.",
             },
         ),
         Cause(

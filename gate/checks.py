@@ -117,9 +117,9 @@ def fix_context(ctx: UseContext) -> dict[str, object]:
                 "scheme": res.scheme,
             }
         )
+        values["realm"] = host
         if res.problem:
             values["detail"] = res.problem.detail
-            values["realm"] = host
             if res.problem.status == 403:
                 values["auth_status"] = "403 Forbidden"
             if res.problem.retry_after is not None:

@@ -281,6 +281,8 @@ def test_pod_pull_secrets_replace_the_service_accounts(kube, tmp_path, registrie
         " (the pod's list replaces ServiceAccount default's shop-pull)"
     )
     assert f"--docker-server={registries.private}" in found["fix"]
+    assert "then add it to the pod's imagePullSecrets" in found["fix"]
+    assert "<realm>" not in found["signature"]
 
 
 def test_named_service_account_lends_its_secrets(kube, tmp_path, registries):

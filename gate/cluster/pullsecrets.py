@@ -465,6 +465,9 @@ class KubeletVerdict:
                     node_identity=identity,
                     token_kind="anonymous",
                     severity=severity,
+                    fix_flavor="pod-list"
+                    if effective.origin == "pod" and not is_acr(ctx.ref.domain)
+                    else None,
                 )
             ]
         who = (
