@@ -324,7 +324,8 @@ CATALOG: dict[str, Cause] = {
                 " requests in flight per registry (--concurrency); then check {registry_host}"
                 " again.",
                 "default": "Allow egress to {registry_host}; test from a node: curl -v"
-                " {scheme}://{registry_host}/v2/",
+                " {scheme}://{registry_host}/v2/. If the nodes reach it and only this runner"
+                " does not, run pullgate where the registry is reachable.",
             },
             patterns=(
                 r"i/o timeout",

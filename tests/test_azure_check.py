@@ -461,3 +461,16 @@ def test_with_cluster_mode_an_untried_matching_secret_makes_it_a_warning(stack):
     finding = only(outcome, "acr-not-attached")
     assert finding.severity is Severity.WARNING
     assert "Pull secret acr-pull matches the registry but was not tried" in finding.explanation
+
+
+def test_with_cluster_mode_a_missing_secret_beside_an_unattached_registry_is_one_error(stack):
+    """Either fix would let the pull through; the kubelet identity's is the error, the secret the
+    ServiceAccount names but nobody created is a warning that says the pull fails anyway."""
+    kube = kube_cluster([], ["acr-pull"])
+    outcome = run_with_kube(stack, kube, deployment(stack.image("team-a/api")))
+    by_cause = {f.cause: f for f in outcome.findings}
+    assert sorted(by_cause) == ["acr-not-attached", "pull-secret-missing"]
+    assert by_cause["acr-not-attached"].severity is Severity.ERROR
+    missing = by_cause["pull-secret-missing"]
+    assert missing.severity is Severity.WARNING
+    assert "The pull fails for another reason (acr-not-attached)." in missing.evidence
