@@ -34,9 +34,17 @@ class Cause:
     patterns: tuple[str, ...] = ()  # regexes that recognise this cause in kubelet/runtime text
     # flavor -> command that shows the cause for yourself (used by `explain`)
     confirm: Mapping[str, str] = field(default_factory=dict)
+    # Causes that follow from this one for the same image use: the checks report this one
+    # alone, with the consequence in its evidence (README, "One root cause, one finding").
+    subsumes: tuple[str, ...] = ()
+    # flavor or case -> cause text, where the default `cause` would assume a case
+    explanations: Mapping[str, str] = field(default_factory=dict)
 
     def fix_template(self, flavor: str) -> str:
         return self.fixes.get(flavor) or self.fixes.get("default", "")
+
+    def explanation_template(self, flavor: str) -> str:
+        return self.explanations.get(flavor) or self.cause
 
     def render_confirm(self, flavor: str, context: Mapping[str, object]) -> str:
         return fill(self.confirm.get(flavor) or self.confirm.get("default", ""), context)
@@ -53,8 +61,19 @@ class _Placeholders(dict):
         return f"<{key}>"
 
 
+# Placeholders whose absence has a right reading (the usual case), rather than a visible
+# `<name>`: callers that know better (e.g. a registry that answered over plain HTTP) say so.
+_QUIET_DEFAULTS = {
+    "scheme": "https",
+    "retry_note": "",
+    "keep_on": "",
+    "auth_status": "401 Unauthorized",
+}
+
+
 def fill(template: str, context: Mapping[str, object]) -> str:
-    values = _Placeholders({k: v for k, v in context.items() if v is not None})
+    given = {k: v for k, v in context.items() if v is not None}
+    values = _Placeholders(_QUIET_DEFAULTS | given)
     return template.format_map(values)
 
 
@@ -96,12 +115,16 @@ CATALOG: dict[str, Cause] = {
             meaning="The registry answered but holds no image at that name and tag or digest.",
             cause="A typo, a tag that was never pushed, or a tag that was overwritten or deleted.",
             fixes={
-                "acr": "Existing tags: {nearby_tags}. List them: az acr repository show-tags"
+                "acr": "{tags_note} List them: az acr repository show-tags"
                 " --name {acr} --repository {repository} --orderby time_desc -o table;"
                 " push the tag, or correct {file}:{line}.",
-                "default": "Existing tags: {nearby_tags}. Push {resolved}, or correct the"
-                " reference in {file}:{line}; pin a digest once it exists"
-                " (skopeo inspect docker://{resolved} --format '{{{{.Digest}}}}').",
+                "digest": "{registry} holds no manifest {reference} in {repository}: correct the"
+                " digest in {file}:{line} (the digest of a tag: skopeo inspect"
+                " docker://{registry}/{repository}:<tag> --format '{{{{.Digest}}}}'), or push"
+                " that build again. {tags_note}",
+                "default": "{tags_note} Push {resolved}, or correct the reference in"
+                " {file}:{line}; pin a digest once it exists (skopeo inspect"
+                " docker://{resolved} --format '{{{{.Digest}}}}').",
             },
             patterns=(
                 r"manifest unknown",
@@ -131,9 +154,8 @@ CATALOG: dict[str, Cause] = {
             " land on.",
             cause="Image built for {available_platforms} only; nodes are {missing_platforms}.",
             fixes={
-                "default": "Build and push a multi-arch image: docker buildx build --platform"
-                " {wanted_platforms} -t {resolved} --push .; or keep the pod on matching nodes"
-                " with nodeSelector kubernetes.io/arch: {available_arch}.",
+                "default": "Build and push an image for every node platform: docker buildx"
+                " build --platform {wanted_platforms} -t {resolved} --push .{keep_on}",
             },
             patterns=(
                 r"no match for platform",
@@ -151,11 +173,12 @@ CATALOG: dict[str, Cause] = {
         Cause(
             id="unauthorized",
             severity=Severity.ERROR,
-            title="Registry refused the credentials",
+            title="Pull not authorized",
             status="ErrImagePull",
             signature=_PULL + "failed to authorize: failed to fetch {token_kind} token: unexpected"
-            " status from GET request to {realm}: 401 Unauthorized",
-            meaning="The registry refused the credentials presented, or none were presented.",
+            " status from GET request to {realm}: {auth_status}",
+            meaning="The registry answered 401 or 403: the pull needs a credential it did not"
+            " present, or one the registry accepts.",
             cause="{who}",
             fixes={
                 "acr-pipeline": "The nodes get in; give the pipeline's identity pull so pullgate"
@@ -172,6 +195,16 @@ CATALOG: dict[str, Cause] = {
                 " kubectl patch serviceaccount {service_account} -n {namespace} -p"
                 ' \'{{"imagePullSecrets":[{{"name":"{secret_name}"}}]}}\'.'
                 " To let pullgate read it too: docker login {registry}.",
+                "untried": "Let pullgate try the pull secret the kubelet would present: run"
+                " with --verify-credentials (or docker login {registry} so pullgate can read"
+                " {repository} itself). If that secret is refused, renew it in namespace"
+                " {namespace}.",
+                "refused": "Renew the credential pullgate presented ({credential}): docker login"
+                " {registry} with a current token, or update the CI secret that writes the"
+                " Docker config; check that its user may pull {repository}. The nodes pull with"
+                " their own credential: a pull secret in the pod's namespace (kubectl create"
+                " secret docker-registry {secret_name} -n {namespace} --docker-server={registry}"
+                " ...) or the node identity.",
             },
             patterns=(
                 r"401 Unauthorized",
@@ -205,8 +238,14 @@ CATALOG: dict[str, Cause] = {
             status="ErrImagePull",
             signature=_PULL + "429 Too Many Requests - Server message: toomanyrequests: {detail}",
             meaning="The registry throttled the pull.",
-            cause="Docker Hub's anonymous limit (100 pulls / 6 h) is shared by every node behind"
-            " one egress IP; other registries throttle bursts.",
+            cause="{registry} throttled the request (429{retry_note}): registries limit requests"
+            " per client address or per account, and every node behind one egress IP counts"
+            " as one client.",
+            explanations={
+                "dockerhub": "Docker Hub limits pulls per 6 hours: 100 per egress IP for"
+                " anonymous pulls (shared by every node behind one NAT), 200 per personal"
+                " account.",
+            },
             fixes={
                 "dockerhub": "Import the image into your own registry and pull it from there:"
                 " az acr import --name <your-acr> --source {resolved} --image {repo_tag};"
@@ -227,7 +266,7 @@ CATALOG: dict[str, Cause] = {
                 'ratelimitpreview/test:pull" | jq -r .token); curl -sI -H "Authorization: Bearer'
                 ' $TOKEN" https://registry-1.docker.io/v2/ratelimitpreview/test/manifests/latest'
                 " | grep -i ratelimit",
-                "default": "curl -sI https://{registry_host}/v2/ | grep -i -e retry-after"
+                "default": "curl -sI {scheme}://{registry_host}/v2/ | grep -i -e retry-after"
                 " -e ratelimit",
             },
         ),
@@ -236,10 +275,15 @@ CATALOG: dict[str, Cause] = {
             severity=Severity.ERROR,
             title="Registry name does not resolve",
             status="ErrImagePull",
-            signature=_PULL + 'failed to do request: Head "https://{registry_host}/v2/{repository}'
-            '/manifests/{reference}": dial tcp: lookup {registry_hostname}: no such host',
+            signature=_PULL + 'failed to do request: Head "{scheme}://{registry_host}/v2/'
+            '{repository}/manifests/{reference}": dial tcp: lookup {registry_hostname}: no such'
+            " host",
             meaning="The registry's host name does not resolve.",
-            cause="A typo in the host, or a private endpoint without a linked private DNS zone.",
+            cause="A typo in the host, or a name only a private DNS zone holds.",
+            explanations={
+                "acr": "A typo in the registry name, or a private endpoint without the"
+                " privatelink.azurecr.io zone linked to the network that resolves it.",
+            },
             fixes={
                 "aks-zone-missing": "Create the zone, link it to the nodes' VNet and let the"
                 " private endpoint keep its records: az network private-dns zone create -g"
@@ -257,7 +301,8 @@ CATALOG: dict[str, Cause] = {
                 " default --private-dns-zone {zone_id} --zone-name registry",
                 "acr": "Check the name: nslookup {registry_hostname}. For a private endpoint"
                 " link the privatelink.azurecr.io zone to the cluster VNet.",
-                "default": "Check the host name in {file}:{line}: nslookup {registry_hostname}.",
+                "default": "Check the host name in {file}:{line}: nslookup {registry_hostname}."
+                " If only the nodes' DNS knows it, run pullgate where that DNS answers.",
             },
             patterns=(
                 r"no such host",
@@ -280,10 +325,14 @@ CATALOG: dict[str, Cause] = {
             severity=Severity.ERROR,
             title="Registry does not answer",
             status="ErrImagePull",
-            signature=_PULL + 'failed to do request: Head "https://{registry_host}/v2/{repository}'
-            '/manifests/{reference}": dial tcp {registry_host}: {detail}',
+            signature=_PULL + 'failed to do request: Head "{scheme}://{registry_host}/v2/'
+            '{repository}/manifests/{reference}": dial tcp {registry_host}: {detail}',
             meaning="The name resolves but the connection fails: refused, reset or timed out.",
             cause="A firewall, NSG or egress rule blocks the path, or the registry is down.",
+            explanations={
+                "deadline": "pullgate's whole-run deadline passed before {registry_host}"
+                " answered: slow answers, or more images than the deadline allows.",
+            },
             fixes={
                 "aks-no-private-path": "Give the nodes a private path to {acr}: a private"
                 " endpoint in their VNet: az network private-endpoint create -g {vnet_rg} -n"
@@ -296,8 +345,12 @@ CATALOG: dict[str, Cause] = {
                 "acr": "Allow egress to {registry_host}:443 and the data endpoints"
                 " ({acr}.<region>.data.azurecr.io or *.blob.core.windows.net): curl -v"
                 " https://{registry_host}/v2/",
+                "deadline": "Give the run more time (--deadline, default 300 s) or fewer"
+                " requests in flight per registry (--concurrency); then check {registry_host}"
+                " again.",
                 "default": "Allow egress to {registry_host}; test from a node: curl -v"
-                " https://{registry_host}/v2/",
+                " {scheme}://{registry_host}/v2/. If the nodes reach it and only this runner"
+                " does not, run pullgate where the registry is reachable.",
             },
             patterns=(
                 r"i/o timeout",
@@ -314,7 +367,7 @@ CATALOG: dict[str, Cause] = {
             ),
             confirm={
                 "default": "kubectl debug node/{node} -it --image=busybox:1.36 -- wget -T 5 -O"
-                " /dev/null https://{registry_host_port}/v2/ (an HTTP answer, even 401, means"
+                " /dev/null {scheme}://{registry_host_port}/v2/ (an HTTP answer, even 401, means"
                 " the path is open)",
             },
         ),
@@ -327,8 +380,23 @@ CATALOG: dict[str, Cause] = {
             '/manifests/{reference}": tls: failed to verify certificate: x509: {detail}',
             meaning="The TLS handshake failed: the certificate is not trusted for this host.",
             cause="A self-hosted or proxied registry whose CA the node (and pullgate) does not"
-            " trust, or a certificate for another name.",
+            " trust.",
+            explanations={
+                "tls-name": "The registry's certificate does not name {registry_hostname}.",
+                "tls-expired": "The registry's certificate is outside its validity dates.",
+                "tls-handshake": "The port answers, but not with TLS a client can use.",
+            },
             fixes={
+                "tls-name": "Reissue the registry's certificate with {registry_hostname} in its"
+                " subjectAltName, or use the name it was issued for in {file}:{line}; trusting"
+                " another CA does not help. See the names: openssl s_client -connect"
+                " {registry_host_port} </dev/null | openssl x509 -noout -ext subjectAltName.",
+                "tls-expired": "Renew the registry's certificate; the nodes check its dates"
+                " too, and --ca-file does not help. See them: openssl s_client -connect"
+                " {registry_host_port} </dev/null | openssl x509 -noout -dates.",
+                "tls-handshake": "Check what listens on {registry_host_port} (openssl s_client"
+                " -connect {registry_host_port}): a TLS terminator or the registry itself"
+                " should answer there.",
                 "default": "Make the nodes trust the registry's CA (containerd:"
                 " /etc/containerd/certs.d/{registry_host}/ca.crt); run pullgate with --ca-file"
                 " <ca.pem>. Fetch the chain: openssl s_client -showcerts -connect"
@@ -347,6 +415,60 @@ CATALOG: dict[str, Cause] = {
             },
         ),
         Cause(
+            id="runner-network",
+            severity=Severity.ERROR,
+            title="This runner cannot reach the registry",
+            status="",
+            signature='pullgate could not check "{image}" from this runner: {detail}',
+            meaning="pullgate's own requests failed on the network of the machine it runs on, so"
+            " nothing about the image was checked. The nodes pull over their own network: what"
+            " they would get is unknown, and the manifest is not what failed.",
+            cause="A CI runner without DNS or egress to the registry, or a proxy it must use"
+            " that is not set (HTTPS_PROXY, NO_PROXY) or not answering.",
+            fixes={
+                "default": "Give this runner a way to {registry_host}:443: egress from the"
+                " runner's network, or its proxy in HTTPS_PROXY (and NO_PROXY for internal"
+                " registries). Where the runner is meant to have no network, run pullgate check"
+                " --offline (manifest checks only; with --cluster-state for the cluster's"
+                " facts), and the full check where registries are reachable.",
+            },
+            confirm={
+                "default": "On the runner: getent hosts {registry_hostname}; curl -sSI"
+                " {scheme}://{registry_host}/v2/ (an HTTP answer, even 401, means the path is"
+                " open); env | grep -i _proxy",
+            },
+            subsumes=("dns", "unreachable"),
+        ),
+        Cause(
+            id="plain-http",
+            severity=Severity.ERROR,
+            title="Registry speaks plain HTTP",
+            status="ErrImagePull",
+            signature=_PULL + 'failed to do request: Head "https://{registry_host}/v2/{repository}'
+            '/manifests/{reference}": http: server gave HTTP response to HTTPS client',
+            meaning="The registry answers plain HTTP, and the container runtime speaks HTTPS to"
+            " every registry its own configuration does not name as plain HTTP: the pull fails"
+            " before any certificate, credential or manifest is looked at.",
+            cause="A registry without TLS (a lab, CI or in-cluster registry) that the nodes'"
+            " runtime is not configured to reach over HTTP.",
+            fixes={
+                "default": "Name it as a plain-HTTP registry in the nodes' runtime: containerd"
+                " /etc/containerd/certs.d/{registry_host}/hosts.toml with"
+                ' server = "http://{registry_host}" and [host."http://{registry_host}"]'
+                ' capabilities = ["pull", "resolve"] (config_path ='
+                ' "/etc/containerd/certs.d" in containerd\'s config.toml); CRI-O: insecure ='
+                " true for it in registries.conf. Or serve it over TLS. Then run pullgate with"
+                " --insecure-registry {registry_host} (or insecure-registries: in"
+                " .pullgate.yaml).",
+            },
+            patterns=(r"server gave HTTP response to HTTPS client",),
+            confirm={
+                "default": "curl -sS -o /dev/null -w '%{{http_code}}\\n' http://{registry_host}/v2/"
+                " (answers) and curl -sSI https://{registry_host}/v2/ (fails)",
+            },
+            subsumes=("tls",),
+        ),
+        Cause(
             id="registry-error",
             severity=Severity.ERROR,
             title="Registry failed",
@@ -356,8 +478,8 @@ CATALOG: dict[str, Cause] = {
             " manifest.",
             cause="A registry outage, a proxy in the path, or throttling bursts.",
             fixes={
-                "default": "Check the registry's health (curl -sI https://{registry_host}/v2/) and"
-                " retry; smooth bursts of pulls.",
+                "default": "Check the registry's health (curl -sI {scheme}://{registry_host}/v2/)"
+                " and retry; smooth bursts of pulls.",
             },
             patterns=(
                 r"500 Internal Server Error",
@@ -371,7 +493,8 @@ CATALOG: dict[str, Cause] = {
                 r"unexpected http code: 5\d\d",
             ),
             confirm={
-                "default": "curl -sS -o /dev/null -w '%{{http_code}}\\n' https://{registry_host}/v2/",
+                "default": "curl -sS -o /dev/null -w '%{{http_code}}\\n'"
+                " {scheme}://{registry_host}/v2/",
             },
         ),
         Cause(
@@ -430,14 +553,16 @@ CATALOG: dict[str, Cause] = {
             meaning="The pod (or its ServiceAccount) names a pull secret that exists neither in"
             " the pod's namespace in the cluster nor in the input; the kubelet pulls without it.",
             cause="Secret {secret}, named by the {origin}, is not in namespace {namespace}"
-            "{elsewhere}.{public}",
+            "{elsewhere}.",
             fixes={
                 "default": "Create it in the pod's namespace: kubectl create secret docker-registry"
                 " {secret} -n {namespace} --docker-server={registry} --docker-username=<user>"
-                " --docker-password=<token> (or copy the one in {source_namespace}: kubectl get"
+                " --docker-password=<token>; or point imagePullSecrets of the {origin} at a"
+                " secret that exists in {namespace}.",
+                "copy": "Copy the one in {source_namespace} to the pod's namespace: kubectl get"
                 " secret {secret} -n {source_namespace} -o json | jq 'del(.metadata.namespace,"
                 ".metadata.uid,.metadata.resourceVersion,.metadata.creationTimestamp)' | kubectl"
-                " apply -n {namespace} -f -); or point imagePullSecrets of the {origin} at a"
+                " apply -n {namespace} -f -; or point imagePullSecrets of the {origin} at a"
                 " secret that exists in {namespace}.",
             },
             patterns=(
@@ -448,6 +573,7 @@ CATALOG: dict[str, Cause] = {
                 "default": "kubectl get secret {secret} -n {namespace}; kubectl get secrets -A"
                 " --field-selector metadata.name={secret}",
             },
+            subsumes=("pull-secret-no-match", "unauthorized"),
         ),
         Cause(
             id="pull-secret-malformed",
@@ -465,6 +591,7 @@ CATALOG: dict[str, Cause] = {
                 " {namespace} --docker-server={registry} --docker-username=<user>"
                 " --docker-password=<token> --dry-run=client -o yaml | kubectl apply -f -",
             },
+            subsumes=("pull-secret-no-match", "unauthorized"),
         ),
         Cause(
             id="pull-secret-no-match",
@@ -491,6 +618,11 @@ CATALOG: dict[str, Cause] = {
                 ' \'{{"imagePullSecrets":[{{"name":"{secret_name}"}}]}}\' (a pod that lists'
                 " its own imagePullSecrets ignores the ServiceAccount's: add it there). Or correct"
                 " the server key of an existing secret to {registry}.",
+                "pod-list": "Add a pull secret for {registry}: kubectl create secret"
+                " docker-registry {secret_name} -n {namespace} --docker-server={registry}"
+                " --docker-username=<user> --docker-password=<token>; then add it to the pod's"
+                " imagePullSecrets in {file} (the pod lists its own, so its ServiceAccount's are"
+                " not used). Or correct the server key of an existing secret to {registry}.",
             },
         ),
         Cause(
@@ -516,6 +648,7 @@ CATALOG: dict[str, Cause] = {
                 " --docker-username=<user> --docker-password=<new token> --dry-run=client -o"
                 " yaml | kubectl apply -f -",
             },
+            subsumes=("pull-secret-no-match", "unauthorized"),
         ),
         Cause(
             id="pull-secret-external",
@@ -568,6 +701,14 @@ CATALOG: dict[str, Cause] = {
                 " input, or correct metadata.namespace (or --namespace) for {file}.",
             },
             patterns=(r'namespaces? "[^"]+" not found',),
+            subsumes=(
+                "service-account-missing",
+                "pull-secret-missing",
+                "pull-secret-malformed",
+                "pull-secret-no-match",
+                "pull-secret-rejected",
+                "unauthorized",
+            ),
         ),
         Cause(
             id="service-account-missing",
@@ -585,6 +726,13 @@ CATALOG: dict[str, Cause] = {
                 " serviceAccountName in {file}.",
             },
             patterns=(r"error looking up service account",),
+            subsumes=(
+                "pull-secret-missing",
+                "pull-secret-malformed",
+                "pull-secret-no-match",
+                "pull-secret-rejected",
+                "unauthorized",
+            ),
         ),
         Cause(
             id="cluster-forbidden",
@@ -671,6 +819,7 @@ CATALOG: dict[str, Cause] = {
                 "default": "az role assignment list --assignee {object_id} --scope"
                 " {registry_id} --include-inherited --include-groups -o table",
             },
+            subsumes=("pull-secret-no-match", "unauthorized"),
         ),
         Cause(
             id="acr-condition-unevaluated",
@@ -876,6 +1025,7 @@ _MATCH_ORDER = (
     "unschedulable",
     "platform-mismatch",
     "rate-limited",
+    "plain-http",
     "tls",
     "dns",
     "unauthorized",

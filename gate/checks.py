@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from gate.causes import Severity
 from gate.findings import Finding, make_finding
 from gate.manifests import ImageUse
-from gate.platforms import Targets, missing
+from gate.platforms import Platform, Targets, missing
 from gate.reference import ImageRef
 from gate.registry.hosts import acr_name, api_host, flavor, split_host_port
 from gate.registry.resolve import Resolution
@@ -99,6 +99,9 @@ def fix_context(ctx: UseContext) -> dict[str, object]:
             "acr": acr,
             "secret_name": f"{acr or _secret_stem(ref.domain)}-pull",
             "retry_after": "not sent",
+            "retry_note": "",
+            "scheme": "https",
+            "auth_status": "401 Unauthorized",
         }
     )
     if res is not None:
@@ -106,19 +109,72 @@ def fix_context(ctx: UseContext) -> dict[str, object]:
             {
                 "digest": res.digest,
                 "pinned": f"{ref.name}:{ref.tag}@{res.digest}" if res.digest and ref.tag else None,
-                "who": f"pullgate presented {res.credential}",
+                "who": _who(res, ref),
+                "credential": res.credential,
                 "token_kind": "anonymous" if res.anonymous else "oauth",
                 "nearby_tags": ", ".join(res.nearby_tags) or "none listed",
+                "tags_note": _tags_note(res, ref),
+                "scheme": res.scheme,
             }
         )
+        values["realm"] = host
         if res.problem:
             values["detail"] = res.problem.detail
-            values["realm"] = host
+            if res.problem.status == 403:
+                values["auth_status"] = "403 Forbidden"
             if res.problem.retry_after is not None:
                 values["retry_after"] = f"{res.problem.retry_after:g}"
+                values["retry_note"] = f", Retry-After {res.problem.retry_after:g} s"
         if res.ratelimit_remaining:
             values["remaining"] = f" ({res.ratelimit_remaining} pulls left in the window)"
     return values
+
+
+def _who(res: Resolution, ref: ImageRef) -> str:
+    if res.anonymous:
+        return (
+            f"pullgate sent no credential (its Docker config has none for {ref.domain}), and the"
+            " registry does not allow anonymous pulls of this repository."
+        )
+    return f"The registry refused the credential pullgate presented ({res.credential})."
+
+
+def _tags_note(res: Resolution, ref: ImageRef) -> str:
+    """What the tag listing showed, in a sentence."""
+    problem = res.problem
+    unknown = res.repository_unknown or (
+        problem is not None and problem.detail.startswith(("name unknown", "repository "))
+    )
+    if unknown:
+        return f"Repository {ref.path} does not exist in {ref.domain}."
+    if res.nearby_tags:
+        return f"Existing tags: {', '.join(res.nearby_tags)}."
+    if res.tags_listed:
+        return f"Repository {ref.path} holds no tags."
+    return "The registry did not list the repository's tags."
+
+
+def registry_case(res: Resolution, ref: ImageRef) -> str | None:
+    """The catalog fix and cause text that fit what was seen, where the registry's own flavor
+    would assume a case (credentials refused vs none sent, digest vs tag, which TLS failure)."""
+    problem = res.problem
+    if problem is None:
+        return None
+    detail = problem.detail.lower()
+    if problem.cause == "unauthorized" and not res.anonymous:
+        return "refused"
+    if problem.cause == "tag-not-found" and ref.digest:
+        return "digest"
+    if problem.cause == "unreachable" and detail == "deadline exceeded":
+        return "deadline"
+    if problem.cause == "tls":
+        if "hostname mismatch" in detail or "doesn't match" in detail:
+            return "tls-name"
+        if "expired" in detail or "not yet valid" in detail:
+            return "tls-expired"
+        if "does not look like a tls handshake" in detail:
+            return "tls-handshake"
+    return None
 
 
 def finding_for(
@@ -194,6 +250,7 @@ def check_registry(ctx: UseContext) -> Iterable[Finding]:
         ctx,
         evidence=res.problem.evidence,
         extra={"nearby_tags": list(res.nearby_tags)} if res.nearby_tags else None,
+        fix_flavor=registry_case(res, ctx.ref),
     )
 
 
@@ -221,7 +278,36 @@ def check_platform(ctx: UseContext) -> Iterable[Finding]:
         missing_platforms=", ".join(str(p) for p in absent),
         available_platforms=", ".join(available) or "no platform",
         wanted_platforms=",".join(wanted),
-        available_arch=", ".join(sorted({p.architecture for p in res.platforms})) or "none",
+        keep_on=_keep_on(res.platforms, absent),
+    )
+
+
+def _keep_on(available: Sequence[Platform], absent: Sequence[Platform]) -> str:
+    """The node label that keeps the pod on nodes the image has a build for, by what differs."""
+    have = [p for p in available if not p.is_unknown]
+    if not have:
+        return ""
+    oses = sorted({p.os for p in have})
+    arches = sorted({p.architecture for p in have})
+    if any(t.os not in oses for t in absent):
+        label, values = "kubernetes.io/os", oses
+    elif any(t.architecture not in arches for t in absent):
+        label, values = "kubernetes.io/arch", arches
+    elif any(t.os == "windows" and t.os_version for t in absent):
+        builds = sorted({p.os_version for p in have if p.os_version})
+        label, values = "node.kubernetes.io/windows-build", builds
+    else:
+        return (
+            f"; or keep the pod on nodes of variant {', '.join(sorted({p.variant for p in have}))}"
+            " (Kubernetes has no standard variant label: label those nodes yourself)"
+        )
+    if not values:
+        return ""
+    if len(values) == 1:
+        return f"; or keep the pod on matching nodes with nodeSelector {label}: {values[0]}"
+    return (
+        f"; or keep the pod on matching nodes with required node affinity {label} In"
+        f" ({', '.join(values)})"
     )
 
 

@@ -198,13 +198,22 @@ def _named_file(ctx: click.Context, param: click.Parameter, value: Any) -> Any: 
 
 
 def _registry_hosts(ctx: click.Context, param: click.Parameter, value: Any) -> Any:  # noqa: ANN401
-    for host in value:
+    """Each value as HOST[:PORT]: an http:// or https:// prefix is dropped as dockerd does."""
+    from gate.registry.hosts import normalize_insecure
+
+    hosts = []
+    for given in value:
+        try:
+            host = normalize_insecure(given)
+        except ValueError as exc:
+            raise UsageProblem(f"--insecure-registry {exc}") from None
         if not _HOST_PORT.fullmatch(host):
             raise UsageProblem(
-                f"--insecure-registry {host!r}: expected HOST[:PORT] (a name, an IPv4 address"
+                f"--insecure-registry {given!r}: expected HOST[:PORT] (a name, an IPv4 address"
                 " or [IPv6], and an optional port)"
             )
-    return value
+        hosts.append(host)
+    return tuple(hosts)
 
 
 _HOST_PORT = re.compile(
@@ -250,7 +259,8 @@ REGISTRY_OPTIONS: tuple[Option, ...] = (
         multiple=True,
         callback=_registry_hosts,
         metavar="HOST[:PORT]",
-        help="Allow plain HTTP or unverified TLS for this registry; repeatable.",
+        help="Allow plain HTTP or unverified TLS for this registry; repeatable. An http:// or"
+        " https:// prefix is dropped, as dockerd does.",
     ),
     opt(
         "--ca-file",
@@ -493,10 +503,11 @@ def check(
     _refuse_terminal(paths, "check")
     try:
         config = load_config(find_config(config_path))
-        targets = [parse_platform(p) for p in (platforms or config.platforms)]
         options = CheckOptions(
             paths=paths,
-            platforms=targets,
+            platforms=[parse_platform(p) for p in platforms],
+            config_platforms=[parse_platform(p) for p in config.platforms],
+            config_file=config.source,
             offline=offline,
             **registry_settings(
                 config, concurrency, timeout, deadline, insecure, ca_file, docker_config

@@ -15,6 +15,7 @@ import yaml
 from gate.manifests import InputError, decode_bytes, read_capped
 from gate.platforms import PlatformError, parse_platform
 from gate.policy import POLICY_KEYS, Policy, PolicyError, parse_policy_entry
+from gate.registry.hosts import normalize_insecure
 
 DEFAULT_NAME = ".pullgate.yaml"
 MAX_SECONDS = 86_400
@@ -70,9 +71,16 @@ _LOOPBACK = re.compile(r"(?:localhost|127(?:\.[0-9]{1,3}){3}|\[::1\])(?::[0-9]{1
 def _loopback_list(value: object) -> list[str] | None:
     """Plain HTTP is safe to allow from a file only where nobody sits on the network path."""
     values = _str_list(value)
-    if values is None or not all(_LOOPBACK.fullmatch(v) for v in values):
+    if values is None or not all(_is_loopback(v) for v in values):
         return None
     return values
+
+
+def _is_loopback(value: str) -> bool:
+    try:
+        return bool(_LOOPBACK.fullmatch(normalize_insecure(value)))
+    except ValueError:
+        return True  # not HOST[:PORT] at all: _insecure_hosts names the entry and its line
 
 
 # key -> (attribute, converter returning None when the type is wrong, expected type in words)
@@ -91,6 +99,20 @@ _KEYS = {
 # Trust and credentials come from the command line and the environment, never from a file a pull
 # request can change (README, Security): these keys name the flag to use instead.
 COMMAND_LINE_ONLY = {"ca-file": "--ca-file", "docker-config": "--docker-config"}
+
+
+def _insecure_hosts(values: list[str], node: yaml.Node, path: str, line: int) -> list[str]:
+    """Each entry as HOST[:PORT] (an http:// or https:// prefix dropped); a bad one is an error
+    naming its own line."""
+    items = node.value if isinstance(node, yaml.SequenceNode) else []
+    hosts = []
+    for i, value in enumerate(values):
+        try:
+            hosts.append(normalize_insecure(value))
+        except ValueError as exc:
+            at = items[i].start_mark.line + 1 if i < len(items) else line
+            raise ConfigError(f"{path}:{at}: insecure-registries: {exc}") from None
+    return hosts
 
 
 def find_config(explicit: str | None, cwd: Path | None = None) -> Path | None:
@@ -181,6 +203,8 @@ def load_config(path: Path | None) -> Config:
             value = None
         if value is None:
             raise ConfigError(f"{path}:{line}: {key} must be {expected}")
+        if key == "insecure-registries":
+            value = _insecure_hosts(value, value_node, str(path), line)
         setattr(config, attr, value)
     return config
 

@@ -809,7 +809,7 @@ def describe_failure(f: Failure) -> dict[str, object]:
             "title": row.title,
             "severity": row.severity.value,
             "meaning": row.meaning,
-            "explanation": fill(row.cause, context),
+            "explanation": fill(row.explanation_template(flavor), context),
             "confirm": row.render_confirm(flavor, context),
             "fix": row.render_fix(flavor, context),
         }

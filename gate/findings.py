@@ -49,7 +49,7 @@ def make_finding(
         use=use,
         resolved=resolved,
         signature=entry.render_signature(context),
-        explanation=fill(entry.cause, context),
+        explanation=fill(entry.explanation_template(flavor), context),
         fix=entry.render_fix(flavor, context),
         evidence=evidence,
         extra=dict(extra or {}),

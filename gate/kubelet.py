@@ -29,6 +29,9 @@ class PullAccess:
     # Every pull secret the kubelet would present for the pod (its own, else its
     # ServiceAccount's), matching or not; None: unknown (no cluster source, SA unreadable).
     effective_secrets: list[str] | None = None
+    # The cause id of an error finding another source (e.g. AKS's acr-not-attached) already
+    # reported for this use's pull; the verdict then adds no second error for the same pull.
+    reported_failure: str | None = None
 
     @property
     def kubelet_has_credential(self) -> bool:

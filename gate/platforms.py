@@ -165,3 +165,47 @@ class FixedTargets:
 
     def targets_for(self, pod_spec: dict) -> Targets:
         return Targets(tuple(TargetGroup(p, self.origin) for p in self.platforms))
+
+
+# A pod spec every node takes: no selector, tolerates every taint. Its targets are all the
+# platforms a target source knows.
+_ANY_NODE = {"tolerations": [{"operator": "Exists"}]}
+
+
+@dataclass(frozen=True)
+class PlatformOrigin:
+    """Where the target platforms of a run came from, for the report."""
+
+    source: str  # "--platform", "cluster", "config" or "none"
+    where: str = ""  # e.g. "nodes of kubeconfig context prod", "/repo/.pullgate.yaml"
+    platforms: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        listed = ", ".join(self.platforms) or "none"
+        if self.source == "none":
+            return "not checked (no --platform, no cluster, no platforms: in the config)"
+        where = f" ({self.where})" if self.where else ""
+        label = {"cluster": "the cluster", "config": "the config"}.get(self.source, self.source)
+        return f"{listed} from {label}{where}"
+
+
+def choose_targets(
+    flag: Sequence[Platform],
+    cluster: TargetSource | None,
+    cluster_where: str,
+    config: Sequence[Platform],
+    config_where: str = "",
+) -> tuple[TargetSource, PlatformOrigin]:
+    """`--platform` first, then what the cluster (nodes, a state file, AKS pools) says, then the
+    config file: the config is a default for runs without a cluster, never an override of the
+    nodes the pods will land on."""
+    if flag:
+        names = tuple(str(p) for p in flag)
+        return FixedTargets(tuple(flag)), PlatformOrigin("--platform", "", names)
+    if cluster is not None:
+        found = sorted({str(p) for p in cluster.targets_for(_ANY_NODE).platforms})
+        return cluster, PlatformOrigin("cluster", cluster_where, tuple(found))
+    if config:
+        names = tuple(str(p) for p in config)
+        return FixedTargets(tuple(config), "config"), PlatformOrigin("config", config_where, names)
+    return FixedTargets(()), PlatformOrigin("none")

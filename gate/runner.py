@@ -11,7 +11,7 @@ from gate.checks import DEFAULT_CHECKS, Check, UseContext, run_checks
 from gate.findings import Finding
 from gate.kubelet import AccessSource, PullAccess
 from gate.manifests import Bundle, ImageUse, read_bundle
-from gate.platforms import FixedTargets, Platform, TargetSource
+from gate.platforms import Platform, PlatformOrigin, TargetSource, choose_targets
 from gate.policy import Note, Policy, Suppressed, apply_policy, policy_checks
 from gate.reference import ImageRef, ReferenceError, parse_reference
 from gate.registry.credentials import Credential
@@ -26,7 +26,10 @@ Prepare = Callable[[Bundle, Sequence[UseContext]], None]
 @dataclass
 class CheckOptions:
     paths: Sequence[str]
-    platforms: Sequence[Platform] = ()
+    platforms: Sequence[Platform] = ()  # --platform: overrides every other source
+    # .pullgate.yaml's platforms: used only when no cluster source says what the nodes are
+    config_platforms: Sequence[Platform] = ()
+    config_file: str | None = None
     offline: bool = False
     concurrency: int = 16
     timeout: float = 10.0
@@ -49,6 +52,7 @@ class Outcome:
     seconds: float = 0.0
     suppressed: list[Suppressed] = field(default_factory=list)  # moved aside by ignore rules
     notes: list[Note] = field(default_factory=list)  # e.g. expired ignore rules
+    platforms: PlatformOrigin = field(default_factory=lambda: PlatformOrigin("none"))
 
     @property
     def images(self) -> int:
@@ -99,6 +103,7 @@ def resolve(
 ) -> dict[ImageRef, Resolution]:
     from gate.registry.client import ClientOptions, RegistryClient
     from gate.registry.credentials import DockerConfig
+    from gate.registry.egress import judge_runner
     from gate.registry.resolve import Resolver
 
     docker = DockerConfig.load(options.docker_config)
@@ -118,7 +123,9 @@ def resolve(
 
         resolver = Resolver(client, lookup, concurrency=options.concurrency)
         callback = progress(len(refs_needing)) if progress else None
-        return resolver.resolve_all(refs_needing, lambda ref: refs_needing[ref], callback)
+        results = resolver.resolve_all(refs_needing, lambda ref: refs_needing[ref], callback)
+        judge_runner(results)
+        return results
     finally:
         client.close()
 
@@ -143,10 +150,19 @@ def run_check(
     access_sources: Sequence[AccessSource] = (),
     progress: Progress | None = None,
     prepare: Sequence[Prepare] = (),
+    targets_from: str = "",
 ) -> Outcome:
+    """`targets`: the cluster's node platforms (`targets_from` says whose), when there is a
+    cluster source; `--platform` overrides them and they override the config's."""
     started = time.monotonic()
     bundle = read_bundle(options.paths, stdin=stdin)
-    targets = targets or FixedTargets(tuple(options.platforms))
+    targets, origin = choose_targets(
+        options.platforms,
+        targets,
+        targets_from,
+        options.config_platforms,
+        options.config_file or "",
+    )
     parsed = parse_uses(bundle.uses)
 
     items = []  # (use, pod spec, targets, ref, parse error)
@@ -189,4 +205,5 @@ def run_check(
         time.monotonic() - started,
         suppressed=judged.suppressed,
         notes=judged.notes,
+        platforms=origin,
     )

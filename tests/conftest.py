@@ -121,3 +121,20 @@ def fault_server() -> Iterator[Callable[..., FaultServer]]:
     finally:
         for server in started:
             server.stop()
+
+
+# The end-to-end suites whose every run is held to "one root cause, one finding".
+ONE_VERDICT_SUITES = ("test_cluster_", "test_azure_check", "test_azure_cluster")
+
+
+@pytest.fixture(autouse=True)
+def one_verdict_per_root_cause(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    name = request.module.__name__.rsplit(".", 1)[-1]
+    if not name.startswith(ONE_VERDICT_SUITES):
+        yield
+        return
+    from one_verdict import watch_runs
+
+    with watch_runs(monkeypatch) as seen:
+        yield
+    assert not seen, f"two error findings for one root cause: {seen}"

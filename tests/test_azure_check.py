@@ -713,3 +713,16 @@ def test_when_only_the_runner_fails_its_finding_says_the_nodes_get_through(stack
         "from the nodes (per ARM): reachable through private endpoint pe-contoso (in the nodes'"
         " VNet vnet-aks)"
     )
+
+
+def test_with_cluster_mode_a_missing_secret_beside_an_unattached_registry_is_one_error(stack):
+    """Either fix would let the pull through; the kubelet identity's is the error, the secret the
+    ServiceAccount names but nobody created is a warning that says the pull fails anyway."""
+    kube = kube_cluster([], ["acr-pull"])
+    outcome = run_with_kube(stack, kube, deployment(stack.image("team-a/api")))
+    by_cause = {f.cause: f for f in outcome.findings}
+    assert sorted(by_cause) == ["acr-not-attached", "pull-secret-missing"]
+    assert by_cause["acr-not-attached"].severity is Severity.ERROR
+    missing = by_cause["pull-secret-missing"]
+    assert missing.severity is Severity.WARNING
+    assert "The pull fails for another reason (acr-not-attached)." in missing.evidence

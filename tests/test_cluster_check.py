@@ -276,8 +276,13 @@ def test_pod_pull_secrets_replace_the_service_accounts(kube, tmp_path, registrie
     spec = {"imagePullSecrets": [{"name": "ghcr-pull"}]}
     result = live(kube, tmp_path, registries, [pod("ledger", "shop", registries.ledger, **spec)])
     found = result.only("pull-secret-no-match")
-    assert "ghcr-pull (ghcr.io)" in found["evidence"]
+    assert found["evidence"].startswith(
+        f"the pod lists pull secret ghcr-pull (keys for ghcr.io); none matches {registries.private}"
+        " (the pod's list replaces ServiceAccount default's shop-pull)"
+    )
     assert f"--docker-server={registries.private}" in found["fix"]
+    assert "then add it to the pod's imagePullSecrets" in found["fix"]
+    assert "<realm>" not in found["signature"]
 
 
 def test_named_service_account_lends_its_secrets(kube, tmp_path, registries):
@@ -301,13 +306,14 @@ def test_secret_in_another_namespace_is_the_namespace_trap(kube, tmp_path, regis
     result = live(kube, tmp_path, registries, [pod("ledger", "finance", registries.ledger, **spec)])
     found = result.only("pull-secret-missing")
     assert found["severity"] == "error"
-    assert (
-        found["evidence"] == 'secrets "regcred" not found in namespace finance (found in default)'
+    assert found["evidence"].startswith(
+        'secrets "regcred" not found in namespace finance (it exists in default). Without it the'
+        f" kubelet pulls {registries.ledger} anonymously, and the registry refuses that:"
     )
-    assert "kubectl create secret docker-registry regcred -n finance" in found["fix"]
-    assert "-n default -o json" in found["fix"]
-    # Without the secret the kubelet has nothing for the private image either.
-    assert result.causes() == ["pull-secret-missing", "pull-secret-no-match"]
+    assert "kubectl get secret regcred -n default -o json" in found["fix"]
+    assert "apply -n finance" in found["fix"]
+    # One root cause, one finding: the anonymous 401 is its consequence, not a second error.
+    assert result.causes() == ["pull-secret-missing"]
 
 
 def test_missing_secret_for_a_public_image_is_only_a_warning(kube, tmp_path, registries):
@@ -354,7 +360,9 @@ def test_secret_of_the_wrong_type_is_malformed(kube, tmp_path, registries):
     result = live(kube, tmp_path, registries, [pod("ledger", "shop", registries.ledger, **spec)])
     found = result.only("pull-secret-malformed")
     assert "type Opaque" in found["signature"]
-    assert result.causes() == ["pull-secret-malformed", "pull-secret-no-match"]
+    assert found["severity"] == "error"
+    assert "the kubelet pulls" in found["evidence"] and "anonymously" in found["evidence"]
+    assert result.causes() == ["pull-secret-malformed"]
 
 
 def test_undecodable_secret_fails_even_a_public_image(kube, tmp_path, registries):
@@ -363,6 +371,78 @@ def test_undecodable_secret_fails_even_a_public_image(kube, tmp_path, registries
     found = result.only("pull-secret-malformed")
     assert found["severity"] == "error"
     assert "not valid JSON" in found["signature"]
+
+
+# ---- one root cause, one finding ----------------------------------------------------------------
+
+
+def errors_of(result: Run) -> list[str]:
+    return sorted(f["cause"] for f in result.findings if f["severity"] == "error")
+
+
+def test_a_service_account_whose_secret_is_missing_gives_one_error(kube, tmp_path, registries):
+    kube.cluster.service_accounts.append(service_account("shop", "orphan", ["gone"]))
+    spec = {"serviceAccountName": "orphan"}
+    result = live(kube, tmp_path, registries, [pod("ledger", "shop", registries.ledger, **spec)])
+    found = result.only("pull-secret-missing")
+    assert result.causes() == ["pull-secret-missing"]
+    assert found["severity"] == "error"
+    assert "anonymously, and the registry refuses that" in found["evidence"]
+    text = live(
+        kube, tmp_path, registries, [pod("ledger", "shop", registries.ledger, **spec)], fmt="text"
+    ).stdout
+    assert "Secret gone, named by the ServiceAccount orphan, is not in namespace shop" in text
+    assert "none readable" not in text and "no key of" not in text
+
+
+def test_a_missing_secret_beside_a_matching_one_is_a_warning(kube, tmp_path, registries):
+    """The kubelet logs the missing secret and pulls with the one that matches."""
+    spec = {"imagePullSecrets": [{"name": "gone"}, {"name": "shop-pull"}]}
+    result = live(kube, tmp_path, registries, [pod("ledger", "shop", registries.ledger, **spec)])
+    found = result.only("pull-secret-missing")
+    assert found["severity"] == "warning"
+    assert "pulls with pull secret shop-pull" in found["evidence"]
+    assert result.code == 0
+
+
+def test_a_missing_secret_beside_one_for_another_host_is_the_one_error(kube, tmp_path, registries):
+    spec = {"imagePullSecrets": [{"name": "gone"}, {"name": "ghcr-pull"}]}
+    result = live(kube, tmp_path, registries, [pod("ledger", "shop", registries.ledger, **spec)])
+    assert result.causes() == ["pull-secret-missing"]
+    evidence = result.only("pull-secret-missing")["evidence"]
+    assert f"pull secret ghcr-pull (keys for ghcr.io) has no key for {registries.private}" in (
+        evidence
+    )
+
+
+def test_two_missing_secrets_give_one_error_and_one_warning(kube, tmp_path, registries):
+    spec = {"imagePullSecrets": [{"name": "gone"}, {"name": "also-gone"}]}
+    result = live(kube, tmp_path, registries, [pod("ledger", "shop", registries.ledger, **spec)])
+    severities = sorted((f["evidence"].split('"')[1], f["severity"]) for f in result.findings)
+    assert severities == [("also-gone", "warning"), ("gone", "error")]
+
+
+def test_a_secret_of_the_wrong_type_for_a_public_image_is_a_warning(kube, tmp_path, registries):
+    spec = {"imagePullSecrets": [{"name": "opaque"}]}
+    result = live(kube, tmp_path, registries, [pod("web", "shop", registries.multi, **spec)])
+    found = result.only("pull-secret-malformed")
+    assert found["severity"] == "warning"
+    assert "The image is public" in found["evidence"]
+    assert result.code == 0
+
+
+def test_a_missing_namespace_stands_for_its_missing_pull_secrets(kube, tmp_path, registries):
+    spec = {"imagePullSecrets": [{"name": "regcred"}]}
+    objects = [pod("ledger", "nowhere", registries.ledger, **spec)]
+    result = live(kube, tmp_path, registries, objects, login=False)
+    assert result.causes() == ["namespace-missing"]
+
+
+def test_a_missing_service_account_stands_for_the_pull(kube, tmp_path, registries):
+    spec = {"serviceAccountName": "ghost"}
+    objects = [pod("ledger", "shop", registries.ledger, **spec)]
+    result = live(kube, tmp_path, registries, objects, login=False)
+    assert result.causes() == ["service-account-missing"]
 
 
 # ---- --verify-credentials ----------------------------------------------------------------------
@@ -398,6 +478,9 @@ def test_a_working_secret_shows_a_tag_pullgate_could_not_read_is_missing(
     assert unverified.causes() == ["unauthorized"]
     text = live(kube, tmp_path, registries, objects, login=False, fmt="text").stdout
     assert "would present pull secret shop-pull, which pullgate did not try" in text
+    assert unverified.only("unauthorized")["fix"].startswith(
+        "Let pullgate try the pull secret the kubelet would present: run with --verify-credentials"
+    )
     verified = live(kube, tmp_path, registries, objects, "--verify-credentials", login=False)
     assert verified.causes() == ["tag-not-found"]
 
@@ -465,6 +548,83 @@ def test_platform_flag_overrides_the_nodes(kube, tmp_path, registries):
         "linux/amd64",
     )
     assert "platform-mismatch" not in result.causes()
+
+
+def platform_config(tmp_path: Path, platforms: list[str]) -> str:
+    path = tmp_path / "pullgate.yaml"
+    path.write_text(yaml.safe_dump({"platforms": platforms}))
+    return str(path)
+
+
+def test_config_platforms_do_not_override_the_nodes(kube, tmp_path, registries):
+    """The config names arm64 only; the pod is kept on the amd64 pool, which is all it needs."""
+    config = platform_config(tmp_path, ["linux/arm64"])
+    spec = {"nodeSelector": {"kubernetes.io/arch": "amd64"}}
+    objects = [pod("web", "shop", registries.web, **spec)]
+    result = live(kube, tmp_path, registries, objects, "--config", config)
+    assert result.causes() == []
+    platforms = json.loads(result.stdout)["platforms"]
+    assert platforms["source"] == "cluster"
+    assert platforms["from"] == f"nodes of {kube.url}"
+    assert platforms["values"] == ["linux/amd64", "linux/arm64", "windows/amd64:10.0.20348"]
+    text = live(kube, tmp_path, registries, objects, "--config", config, fmt="text").stdout
+    assert "platforms: linux/amd64, linux/arm64, windows/amd64:10.0.20348 from the cluster" in text
+
+
+def test_a_daemonset_on_a_tainted_amd64_pool_is_not_judged_by_the_config(tmp_path, registries):
+    """A DaemonSet tolerating its only amd64 pool's taint runs there; the config's arm64 is not
+    where it lands."""
+    tainted = {"key": "dedicated", "value": "infra", "effect": "NoSchedule"}
+    nodes = [
+        node("infra-0", "infrapool", taints=[tainted]),
+        node("arm-0", "armpool", arch="arm64", taints=[tainted | {"value": "arm"}]),
+    ]
+    state = tmp_path / "nodes.yaml"
+    state.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": nodes}))
+    daemonset = pod(
+        "agent",
+        "shop",
+        registries.web,
+        tolerations=[
+            {"key": "dedicated", "operator": "Equal", "value": "infra", "effect": "NoSchedule"}
+        ],
+    )
+    daemonset["kind"] = "DaemonSet"
+    config = platform_config(tmp_path, ["linux/arm64"])
+    args = ("--cluster-state", str(state), "--config", config)
+    result = run(tmp_path, [daemonset], *args, registries=registries)
+    assert result.causes() == []
+    assert json.loads(result.stdout)["platforms"] == {
+        "source": "cluster",
+        "from": f"nodes in {state}",
+        "values": ["linux/amd64", "linux/arm64"],
+    }
+
+
+def test_platform_flag_beats_the_nodes_and_the_config(kube, tmp_path, registries):
+    config = platform_config(tmp_path, ["linux/amd64"])
+    objects = [pod("web", "shop", registries.web)]
+    args = ("--config", config, "--platform", "linux/arm64")
+    result = live(kube, tmp_path, registries, objects, *args)
+    assert result.only("platform-mismatch")
+    assert json.loads(result.stdout)["platforms"] == {
+        "source": "--platform",
+        "from": None,
+        "values": ["linux/arm64"],
+    }
+
+
+def test_without_a_cluster_the_config_platforms_apply(tmp_path, registries):
+    config = platform_config(tmp_path, ["linux/arm64"])
+    result = run(
+        tmp_path, [pod("web", "shop", registries.web)], "--config", config, registries=registries
+    )
+    assert result.only("platform-mismatch")
+    assert json.loads(result.stdout)["platforms"] == {
+        "source": "config",
+        "from": config,
+        "values": ["linux/arm64"],
+    }
 
 
 def test_a_pod_no_pool_takes_is_unschedulable_not_a_pull_failure(kube, tmp_path, registries):

@@ -60,7 +60,7 @@ def test_explain_prints_the_row_image_container_and_commands():
     result = run(str(DATA / "describe-acr-unauthorized.txt"))
     assert result.exit_code == 1
     out = result.stdout
-    assert "ERROR unauthorized: Registry refused the credentials" in out
+    assert "ERROR unauthorized: Pull not authorized" in out
     assert "Image:     contosoprod.azurecr.io/payments/api:2.14.0" in out
     assert "container api in pod payments/api-6c9f8d7b5d-x2x7q" in out
     assert "Confirm:   az aks check-acr" in out

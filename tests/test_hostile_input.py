@@ -580,7 +580,7 @@ def test_explain_refuses_a_device():
 def test_insecure_registry_that_is_no_host_is_one_line_exit_2(tmp_path, value):
     run = check(write(tmp_path, pod()), "--insecure-registry", value)
     assert run.exit_code == 2
-    assert len(run.stderr.splitlines()) == 1 and "expected HOST[:PORT]" in run.stderr
+    assert len(run.stderr.splitlines()) == 1 and "HOST[:PORT]" in run.stderr
 
 
 def test_error_naming_a_hostile_file_name_stays_one_inert_line(tmp_path):

@@ -532,5 +532,6 @@ class QuietVerdict:
 
     def assess(self, ctx: UseContext, access: PullAccess) -> Iterable[Finding]:
         if id(ctx) in self.aks.reported:
-            return []
+            # The verdict still reports the pod's pull secret problems, as warnings.
+            access.reported_failure = "acr-not-attached"
         return self.verdict.assess(ctx, access)  # type: ignore[attr-defined]

@@ -76,12 +76,15 @@ class AksMode:
         self.combined: CombinedTargets | None = None
         self._first: set[int] = set()
 
-    def targets(self, kube: TargetSource | None, platforms: Sequence[Any] = ()) -> TargetSource:
-        """`--platform` wins, then kube nodes with AKS pools added, then AKS pools alone."""
+    def targets(
+        self, kube: TargetSource | None, platforms: Sequence[Any] = ()
+    ) -> TargetSource | None:
+        """`--platform` wins, then kube nodes with AKS pools added, then AKS pools alone (None:
+        neither, the config's platforms apply)."""
         if platforms:
             return FixedTargets(tuple(platforms))
         if self.pools is None:
-            return kube or FixedTargets(())
+            return kube
         if kube is None:
             return self.pools
         self.combined = CombinedTargets(kube, self.pools)
@@ -164,6 +167,7 @@ def run_aks_check(
             access_sources=(mode.access,),
             progress=progress,
             prepare=(mode.prepare,),
+            targets_from=f"agent pools of AKS cluster {mode.cluster.name}",
         )
     outcome.notes.extend(mode.notes())
     return outcome
@@ -199,6 +203,8 @@ def _with_cluster(
             access_sources=sources,
             progress=progress,
             prepare=(kube.prepare, mode.prepare),
+            targets_from=kube.targets_from
+            + (f", with the agent pools of AKS cluster {mode.cluster.name}" if mode.pools else ""),
         )
     finally:
         kube.close()

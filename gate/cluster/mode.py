@@ -61,6 +61,7 @@ class ClusterMode:
         concurrency: int = 16,
     ) -> None:
         self.view = view
+        self.options = options
         self.default_namespace = options.namespace or view.context_namespace or "default"
         try:
             nodes = view.nodes()
@@ -84,6 +85,15 @@ class ClusterMode:
     def targets(self, platforms: Sequence[Platform] = ()) -> TargetSource | None:
         """`--platform` overrides the nodes' platforms."""
         return FixedTargets(tuple(platforms)) if platforms else self.scheduler
+
+    @property
+    def targets_from(self) -> str:
+        """Whose nodes give the platforms, for the report."""
+        if self.options.state_files:
+            return f"nodes in {', '.join(self.options.state_files)}"
+        host = getattr(self.view, "host", "") or "the kube API"
+        context = f", context {self.options.context}" if self.options.context else ""
+        return f"nodes of {host}{context}"
 
     def checks(self, base: Sequence[Check] = DEFAULT_CHECKS) -> tuple[Check, ...]:
         swapped = {
@@ -174,6 +184,7 @@ def run_cluster_check(
             access_sources=mode.access_sources(node_identity),
             progress=progress,
             prepare=(mode.prepare,),
+            targets_from=mode.targets_from,
         )
     finally:
         mode.close()

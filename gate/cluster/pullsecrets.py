@@ -56,12 +56,34 @@ class SecretRef:
     forbidden: ClusterForbidden | None = None
     elsewhere: tuple[str, ...] = ()  # namespaces that do hold a secret of this name
 
+    @property
+    def problem(self) -> bool:
+        return self.state == "missing" or (
+            self.state == "present" and self.secret is not None and bool(self.secret.problem)
+        )
+
+    @property
+    def fatal(self) -> bool:
+        """An undecodable config: the kubelet fails every pull of the pod, public images too."""
+        return self.state == "present" and self.secret is not None and self.secret.fatal
+
 
 @dataclass(frozen=True)
 class Effective:
     namespace: str
     origin: str  # "pod" or "ServiceAccount NAME"
     secrets: tuple[SecretRef, ...] | None  # None: unknown (ServiceAccount missing or unreadable)
+    # No pod is created (service-account-missing) or nothing is applied (namespace-missing):
+    # those findings stand for the pull too.
+    account_missing: bool = False
+    namespace_missing: bool = False
+    # The ServiceAccount's own imagePullSecrets, which a pod that lists its own does not get.
+    replaced: tuple[str, ...] = ()
+
+    @property
+    def problems(self) -> list[SecretRef]:
+        """Secrets the kubelet cannot use, in its order: missing, or present but unusable."""
+        return [s for s in self.secrets or () if s.problem]
 
 
 def lookup_secret(
@@ -95,24 +117,41 @@ def effective_secrets(
     view: ClusterView,
     candidates: Iterable[str] = (),
 ) -> Effective:
-    names = pod_secret_names(pod_spec)
-    origin = "pod"
-    if not names:
-        sa_name = service_account_of(pod_spec)
-        origin = f"ServiceAccount {sa_name}"
-        sa = index.service_accounts.get((namespace, sa_name))
-        if sa is None:
-            try:
-                sa = view.service_account(namespace, sa_name)
-            except ClusterUnknown:
-                return Effective(namespace, origin, None)
-        if sa is None:
-            # The ServiceAccount controller makes `default` in every namespace, with no secrets.
-            return Effective(namespace, origin, () if sa_name == "default" else None)
-        names = list(dict.fromkeys(sa.image_pull_secrets))
     candidates = list(candidates)
+    names = pod_secret_names(pod_spec)
+    if names:
+        found = tuple(lookup_secret(n, namespace, index, view, candidates) for n in names)
+        replaced = _account_secrets(pod_spec, namespace, index, view)
+        return Effective(namespace, "pod", found, replaced=replaced)
+    sa_name = service_account_of(pod_spec)
+    origin = f"ServiceAccount {sa_name}"
+    sa = index.service_accounts.get((namespace, sa_name))
+    if sa is None:
+        try:
+            sa = view.service_account(namespace, sa_name)
+        except ClusterUnknown:
+            return Effective(namespace, origin, None)
+    if sa is None:
+        # The ServiceAccount controller makes `default` in every namespace, with no secrets.
+        if sa_name == "default":
+            return Effective(namespace, origin, ())
+        return Effective(namespace, origin, None, account_missing=True)
+    names = list(dict.fromkeys(sa.image_pull_secrets))
     found = tuple(lookup_secret(n, namespace, index, view, candidates) for n in names)
     return Effective(namespace, origin, found)
+
+
+def _account_secrets(
+    pod_spec: Mapping, namespace: str, index: InputIndex, view: ClusterView
+) -> tuple[str, ...]:
+    name = service_account_of(pod_spec)
+    sa = index.service_accounts.get((namespace, name))
+    if sa is None:
+        try:
+            sa = view.service_account(namespace, name)
+        except ClusterUnknown:
+            return ()
+    return tuple(dict.fromkeys(sa.image_pull_secrets)) if sa is not None else ()
 
 
 def matching(effective: Effective, ref: ImageRef) -> list[tuple[SecretRef, RegistryAuth]]:
@@ -126,12 +165,16 @@ def matching(effective: Effective, ref: ImageRef) -> list[tuple[SecretRef, Regis
 
 
 def _describe_keys(secrets: Sequence[SecretRef]) -> str:
+    """`pull secret a (keys for x, y)` / `pull secrets a (keys for x) and b (no registry key)`."""
     parts = []
     for s in secrets:
-        if s.state == "present" and s.secret is not None:
-            keys = ", ".join(r.key for r in s.secret.registries) or "no registries"
-            parts.append(f"{s.name} ({keys})")
-    return "; ".join(parts) or "none readable"
+        if s.state == "present" and s.secret is not None and not s.secret.problem:
+            keys = ", ".join(r.key for r in s.secret.registries)
+            parts.append(f"{s.name} ({'keys for ' + keys if keys else 'no registry key'})")
+    if not parts:
+        return ""
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"pull secret{'s' if len(parts) > 1 else ''} {listed}"
 
 
 _ECR = re.compile(r"^\d+\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?(:\d+)?$")
@@ -186,6 +229,9 @@ class PullSecretAccess:
             key = id(ctx.pod_spec)
             if key not in self._effective:
                 namespace = namespace_of(ctx, self.default_namespace)
+                if self._namespace_missing(namespace, index):
+                    self._effective[key] = Effective(namespace, "pod", None, namespace_missing=True)
+                    continue
                 self._effective[key] = effective_secrets(
                     ctx.pod_spec, namespace, index, self.view, candidates
                 )
@@ -207,6 +253,14 @@ class PullSecretAccess:
                     if auth.credential is not None
                 ]
         self.probe.run(anonymous, verify)
+
+    def _namespace_missing(self, namespace: str, index: InputIndex) -> bool:
+        if namespace in index.namespaces:
+            return False
+        try:
+            return not self.view.namespace_exists(namespace)
+        except ClusterUnknown:
+            return False
 
     def _anonymous_ok(self, ctx: UseContext) -> bool | None:
         res = ctx.resolution
@@ -230,7 +284,13 @@ class PullSecretAccess:
         if effective.secrets is None:
             return []  # the ServiceAccount check reports why
         access.effective_secrets = [s.name for s in effective.secrets]
-        findings = self._secret_problems(ctx, effective, public=access.anonymous_ok is True)
+        # Missing and unusable secrets are judged by the verdict, once every source has said
+        # whether the kubelet gets in another way.
+        findings = [
+            forbidden_finding(ctx, effective.namespace, s.forbidden)
+            for s in effective.secrets
+            if s.state == "unknown" and s.forbidden is not None
+        ]
         matches = matching(effective, ctx.ref)
         access.matching_secrets += list(dict.fromkeys(s.name for s, _ in matches))
         unknown = [s for s in effective.secrets if s.state in ("unknown", "made")]
@@ -243,56 +303,6 @@ class PullSecretAccess:
                 ]
         if self.verify and self.probe is not None and matches:
             findings += self._verify(ctx, effective, matches, access, unknown)
-        return findings
-
-    def _secret_problems(
-        self, ctx: UseContext, effective: Effective, public: bool
-    ) -> list[Finding]:
-        findings = []
-        for s in effective.secrets or ():
-            common = dict(secret=s.name, origin=effective.origin)
-            if s.state == "missing":
-                where = (
-                    f"; a secret of that name exists in namespace {', '.join(s.elsewhere)}, but a"
-                    " pod sees only its own namespace's secrets"
-                    if s.elsewhere
-                    else " (nor in any other namespace pullgate looked at)"
-                )
-                findings.append(
-                    cluster_finding(
-                        "pull-secret-missing",
-                        ctx,
-                        effective.namespace,
-                        evidence=f'secrets "{s.name}" not found in namespace {effective.namespace}'
-                        + (f" (found in {', '.join(s.elsewhere)})" if s.elsewhere else ""),
-                        severity=Severity.WARNING if public else None,
-                        extra={"secret": s.name, "found_in": list(s.elsewhere)},
-                        elsewhere=where,
-                        source_namespace=s.elsewhere[0] if s.elsewhere else None,
-                        public=" The image is public: the pull itself still works."
-                        if public
-                        else " The kubelet gets no credential from it.",
-                        **common,
-                    )
-                )
-            elif s.state == "unknown" and s.forbidden is not None:
-                findings.append(forbidden_finding(ctx, effective.namespace, s.forbidden))
-            elif s.state == "present" and s.secret is not None and s.secret.problem:
-                severe = s.secret.fatal or not public
-                findings.append(
-                    cluster_finding(
-                        "pull-secret-malformed",
-                        ctx,
-                        effective.namespace,
-                        evidence=f"secret {effective.namespace}/{s.name}: type {s.secret.type},"
-                        f" keys {', '.join(s.secret.keys) or 'none'}",
-                        severity=None if severe else Severity.WARNING,
-                        extra={"secret": s.name},
-                        problem=s.secret.problem,
-                        detail=s.secret.problem,
-                        **common,
-                    )
-                )
         return findings
 
     def _made_note(self, ctx: UseContext, effective: Effective, s: SecretRef) -> Finding:
@@ -365,7 +375,12 @@ def _with_resolution(ctx: UseContext, resolution: Resolution) -> UseContext:
 
 class KubeletVerdict:
     """The last `AccessSource`: for an image that anonymous access cannot pull, is there any
-    credential the kubelet could present (a matching pull secret, a node identity)?"""
+    credential the kubelet could present (a matching pull secret, a node identity)?
+
+    One root cause, one error per use: a missing or unusable pull secret the pod names is the
+    finding when the kubelet then has nothing that gets in (the anonymous 401 goes into its
+    evidence, not into a second `pull-secret-no-match`); when the pull works another way it is
+    a warning, as the kubelet's own is (it logs the secret and pulls without it)."""
 
     def __init__(self, pull_secrets: PullSecretAccess) -> None:
         self.pull_secrets = pull_secrets
@@ -373,15 +388,37 @@ class KubeletVerdict:
     def assess(self, ctx: UseContext, access: PullAccess) -> Iterable[Finding]:
         if ctx.ref is None or ctx.never_pull:
             return []
-        refused = _refused(ctx.resolution)
-        if access.node_identity or access.secret_works or access.anonymous_ok is True:
-            return []
-        if access.anonymous_ok is None and not refused:
-            return []
         effective = self.pull_secrets.effective_for(ctx)
+        if effective is not None and (effective.namespace_missing or effective.account_missing):
+            return []  # namespace-missing / service-account-missing: no pod, so no pull
+        refused = _refused(ctx.resolution)
+        gets_in = bool(access.node_identity or access.secret_works or access.anonymous_ok is True)
         if access.effective_secrets is None or effective is None:
             # Unknown secrets: say what pullgate itself saw, as without a cluster.
+            if gets_in or access.reported_failure:
+                return []
             return list(check_registry(ctx)) if refused else []
+        anonymous_fails = access.anonymous_ok is False or (access.anonymous_ok is None and refused)
+        # The kubelet ends up with no credential that gets in: pulls anonymously and fails.
+        fails_bare = (
+            not gets_in
+            and not access.matching_secrets
+            and access.reported_failure is None
+            and (anonymous_fails or access.anonymous_ok is None)
+        )
+        findings = self._secret_problems(ctx, effective, access, fails_bare)
+        if any(f.is_error for f in findings) or gets_in:
+            return findings
+        if access.anonymous_ok is None and not refused:
+            return findings
+        if access.reported_failure is not None:
+            return findings
+        return findings + self._no_credential(ctx, effective, access, refused)
+
+    def _no_credential(
+        self, ctx: UseContext, effective: Effective, access: PullAccess, refused: bool
+    ) -> list[Finding]:
+        assert ctx.ref is not None
         namespace = effective.namespace
         provider = node_credential_provider(ctx.ref.domain)
         # A node identity nobody checked may well pull (AKS with --attach-acr, EKS, GKE):
@@ -403,22 +440,34 @@ class KubeletVerdict:
                 " did not try (run with --verify-credentials, or docker login so pullgate can"
                 " read it)"
             )
-            return [self._unauthorized(ctx, namespace, who)]
-        if access.effective_secrets:
-            secrets = effective.secrets or ()
+            return [self._unauthorized(ctx, namespace, who, fix_flavor="untried")]
+        keys = _describe_keys(effective.secrets or ())
+        if keys:
+            anonymous = _anonymous_refusal(ctx, access)
             return [
                 cluster_finding(
                     "pull-secret-no-match",
                     ctx,
                     namespace,
-                    evidence=f"{ctx.ref.name}: no key of {_describe_keys(secrets)} matches",
-                    extra={"secrets": list(access.effective_secrets)},
-                    secrets=", ".join(access.effective_secrets),
-                    keys=_describe_keys(secrets),
+                    evidence=f"the {effective.origin} lists {keys}; none matches"
+                    f" {ctx.ref.domain}"
+                    + (
+                        f" (the pod's list replaces ServiceAccount"
+                        f" {service_account_of(ctx.pod_spec)}'s {', '.join(effective.replaced)})"
+                        if effective.replaced
+                        else ""
+                    )
+                    + (f"; {anonymous}" if anonymous else ""),
+                    extra={"secrets": list(access.effective_secrets or ())},
+                    secrets=", ".join(access.effective_secrets or ()),
+                    keys=keys,
                     origin=effective.origin,
                     node_identity=identity,
                     token_kind="anonymous",
                     severity=severity,
+                    fix_flavor="pod-list"
+                    if effective.origin == "pod" and not is_acr(ctx.ref.domain)
+                    else None,
                 )
             ]
         who = (
@@ -427,8 +476,116 @@ class KubeletVerdict:
         )
         return [self._unauthorized(ctx, namespace, who, severity)]
 
+    def _secret_problems(
+        self, ctx: UseContext, effective: Effective, access: PullAccess, fails_bare: bool
+    ) -> list[Finding]:
+        """One finding per missing or unusable secret. An undecodable one fails the pull by
+        itself (error); otherwise the first problem secret carries the error when the kubelet
+        then has no credential, and the rest are warnings."""
+        findings: list[Finding] = []
+        problems = effective.problems
+        fatal = [s for s in problems if s.fatal]
+        blamed = fatal[0] if fatal else (problems[0] if problems and fails_bare else None)
+        for s in problems:
+            if s.fatal:
+                consequence = (
+                    "The kubelet cannot read its pull secrets and fails every pull of the pod,"
+                    " public images too."
+                )
+                severity = None
+            elif s is blamed:
+                consequence = self._bare_pull(ctx, effective, access, s)
+                severity = None
+            else:
+                consequence = self._pull_anyway(ctx, access, blamed)
+                severity = Severity.WARNING
+            findings.append(self._problem_finding(ctx, effective, s, consequence, severity))
+        return findings
+
+    def _bare_pull(
+        self, ctx: UseContext, effective: Effective, access: PullAccess, blamed: SecretRef
+    ) -> str:
+        """What follows from the blamed secret: the kubelet pulls with what is left."""
+        assert ctx.ref is not None
+        others = _describe_keys([s for s in effective.secrets or () if s is not blamed])
+        text = f"Without it the kubelet pulls {ctx.ref} anonymously"
+        if others:
+            text += f" (the {effective.origin}'s other {others} has no key for {ctx.ref.domain})"
+        anonymous = _anonymous_refusal(ctx, access)
+        if anonymous:
+            return f"{text}, and the registry refuses that: {anonymous}."
+        return f"{text}; whether {ctx.ref.domain} allows anonymous pulls was not checked."
+
+    def _pull_anyway(self, ctx: UseContext, access: PullAccess, blamed: SecretRef | None) -> str:
+        if blamed is not None:
+            return f"The pull's failure is reported on secret {blamed.name}."
+        if access.reported_failure is not None:
+            return f"The pull fails for another reason ({access.reported_failure})."
+        if access.secret_works is False:
+            return "The pull fails: the registry rejects the matching pull secret."
+        if access.anonymous_ok is True:
+            return "The image is public: the kubelet logs this and pulls anonymously."
+        if access.matching_secrets:
+            return (
+                "The kubelet logs this and pulls with pull secret"
+                f" {', '.join(access.matching_secrets)}."
+            )
+        if access.node_identity:
+            return "The kubelet logs this and pulls with the node identity."
+        return "The kubelet logs this and pulls without it."
+
+    def _problem_finding(
+        self,
+        ctx: UseContext,
+        effective: Effective,
+        s: SecretRef,
+        consequence: str,
+        severity: Severity | None,
+    ) -> Finding:
+        namespace = effective.namespace
+        common = dict(secret=s.name, origin=effective.origin, consequence=consequence)
+        if s.state == "missing":
+            found = (
+                f"; a secret of that name exists in namespace {', '.join(s.elsewhere)}, but a"
+                " pod sees only its own namespace's secrets"
+                if s.elsewhere
+                else " (nor in any other namespace pullgate looked at)"
+            )
+            return cluster_finding(
+                "pull-secret-missing",
+                ctx,
+                namespace,
+                evidence=f'secrets "{s.name}" not found in namespace {namespace}'
+                + (f" (it exists in {', '.join(s.elsewhere)})" if s.elsewhere else "")
+                + f". {consequence}",
+                severity=severity,
+                extra={"secret": s.name, "found_in": list(s.elsewhere)},
+                elsewhere=found,
+                source_namespace=s.elsewhere[0] if s.elsewhere else None,
+                fix_flavor="copy" if s.elsewhere else "default",
+                **common,
+            )
+        assert s.secret is not None
+        return cluster_finding(
+            "pull-secret-malformed",
+            ctx,
+            namespace,
+            evidence=f"secret {namespace}/{s.name}: type {s.secret.type}, keys"
+            f" {', '.join(s.secret.keys) or 'none'}: {s.secret.problem}. {consequence}",
+            severity=severity,
+            extra={"secret": s.name},
+            problem=s.secret.problem,
+            detail=s.secret.problem,
+            **common,
+        )
+
     def _unauthorized(
-        self, ctx: UseContext, namespace: str, who: str, severity: Severity | None = None
+        self,
+        ctx: UseContext,
+        namespace: str,
+        who: str,
+        severity: Severity | None = None,
+        fix_flavor: str | None = None,
     ) -> Finding:
         res = ctx.resolution
         evidence = res.problem.evidence if res is not None and res.problem else ""
@@ -436,8 +593,21 @@ class KubeletVerdict:
             "unauthorized",
             ctx,
             namespace,
-            evidence=evidence or f"anonymous pull of {ctx.ref.name if ctx.ref else ''} refused",
+            evidence=evidence or f"anonymous pull of {ctx.ref} refused",
             who=who,
             token_kind="anonymous",
             severity=severity,
+            fix_flavor=fix_flavor,
         )
+
+
+def _anonymous_refusal(ctx: UseContext, access: PullAccess) -> str:
+    """What was seen of an anonymous pull of the image, in words ("" when nothing was)."""
+    res = ctx.resolution
+    if ctx.ref is None or res is None:
+        return ""
+    if res.anonymous and _refused(res) and res.problem is not None:
+        return f"anonymous pull of {ctx.ref}: {res.problem.evidence or res.problem.detail}"
+    if access.anonymous_ok is False:
+        return f"an anonymous manifest request for {ctx.ref} was refused"
+    return ""

@@ -34,7 +34,9 @@ from gate.registry.protocol import (
 USER_AGENT = "pullgate"
 _TRANSIENT_STATUS = frozenset({500, 502, 503, 504})
 # Causes that, met by a host's first request (after its retries), hold for every later one.
-_HOST_DOWN = frozenset({"dns", "tls", "unreachable"})
+_HOST_DOWN = frozenset({"dns", "tls", "unreachable", "plain-http"})
+# What Go's net/http says (and containerd shows) when a registry answers TLS with plain HTTP.
+PLAIN_HTTP = "http: server gave HTTP response to HTTPS client"
 
 
 class Deadline:
@@ -93,6 +95,11 @@ def classify_transport_error(exc: Exception, host: str) -> RegistryProblem:
     if "refused" in text.lower():
         return RegistryProblem("unreachable", "connect: connection refused", text)
     return RegistryProblem("unreachable", text or type(exc).__name__, text)
+
+
+def _not_tls(problem: RegistryProblem) -> bool:
+    """A TLS failure because the other side does not speak TLS at all."""
+    return problem.cause == "tls" and "WRONG_VERSION_NUMBER" in problem.evidence
 
 
 def _ssl_context(ca_file: str | None) -> ssl.SSLContext:
@@ -177,6 +184,10 @@ class RegistryClient:
     def _scheme(self, host: str) -> str:
         return self._schemes.get(host, "https")
 
+    def scheme(self, domain: str) -> str:
+        """The scheme the registry of `domain` answered on: http only for one named insecure."""
+        return self._scheme(api_host(domain))
+
     def _timeout(self) -> httpx.Timeout:
         remaining = self.deadline.remaining()
         if remaining <= 0:
@@ -250,6 +261,8 @@ class RegistryClient:
                 if problem.cause == "unreachable" and self._may_retry(attempt, None):
                     attempt += 1
                     continue
+                if _not_tls(problem) and not self.is_insecure(host):
+                    problem = self._plain_http(host, problem)
                 raise problem from None
             if answer.status == 429:
                 wait = retry_after_seconds(answer.headers.get("retry-after"))
@@ -265,6 +278,22 @@ class RegistryClient:
                 attempt += 1
                 continue
             return answer
+
+    def _plain_http(self, host: str, problem: RegistryProblem) -> RegistryProblem:
+        """The TLS handshake got an answer that is not TLS: when the host answers plain HTTP
+        (one GET /v2/, no credentials), that is the runtime's `server gave HTTP response to
+        HTTPS client`, not a certificate problem."""
+        try:
+            answer = self._once("GET", f"http://{host}/v2/", {}, MAX_ERROR_BYTES)
+        except (httpx.TransportError, RegistryProblem):
+            problem.detail = "tls: first record does not look like a TLS handshake"
+            return problem
+        return RegistryProblem(
+            "plain-http",
+            PLAIN_HTTP,
+            f"https://{host}/v2/: {problem.evidence}; http://{host}/v2/ answered"
+            f" {answer.status} over plain HTTP",
+        )
 
     def _may_retry(self, attempt: int, wait: float | None) -> bool:
         if attempt >= self.options.retries:

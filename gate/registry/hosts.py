@@ -39,3 +39,26 @@ def split_host_port(host: str) -> tuple[str, int | None]:
     if sep and port.isdigit():
         return name, int(port)
     return host, None
+
+
+def normalize_insecure(value: str) -> str:
+    """`HOST[:PORT]` for an insecure-registry entry. Like dockerd, an `http://` or `https://`
+    prefix (and a trailing slash) is dropped; another scheme, a path, credentials or spaces are
+    refused (ValueError), so the entry never silently matches nothing."""
+    text = value.strip()
+    scheme, sep, rest = text.partition("://")
+    if sep:
+        if scheme.lower() not in ("http", "https"):
+            raise ValueError(
+                f"{value!r}: scheme {scheme}:// is not a registry scheme; give HOST[:PORT]"
+            )
+        text = rest
+    text = text.rstrip("/")
+    if not text:
+        raise ValueError(f"{value!r}: no host; give HOST[:PORT]")
+    if "/" in text or "@" in text or any(c.isspace() for c in text):
+        raise ValueError(f"{value!r}: not HOST[:PORT] (a registry is named by host and port only)")
+    host, port = split_host_port(text)
+    if not host or (":" in text and port is None and not text.startswith("[")):
+        raise ValueError(f"{value!r}: not HOST[:PORT]")
+    return text

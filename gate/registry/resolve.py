@@ -69,6 +69,9 @@ class Resolution:
     ratelimit_remaining: str | None = None
     nearby_tags: tuple[str, ...] = ()
     requests: int = 0
+    scheme: str = "https"  # what the registry answered on (http: named insecure, no TLS)
+    tags_listed: bool = False  # the tag listing answered (nearby_tags may still be empty)
+    repository_unknown: bool = False  # the registry says the repository does not exist
 
     @property
     def ok(self) -> bool:
@@ -212,6 +215,7 @@ class Resolver:
             )
             if problem.cause == "tag-not-found":
                 self._explain_not_found(ref, credential, result)
+        result.scheme = self.client.scheme(ref.domain)
         return result
 
     def _get(
@@ -321,6 +325,8 @@ class Resolver:
     ) -> None:
         tags, unknown_repo = self._listed_tags(ref, credential, result)
         problem = result.problem
+        result.tags_listed = tags is not None
+        result.repository_unknown = bool(unknown_repo)
         if unknown_repo and problem is not None:
             result.problem = Problem(
                 problem.cause,

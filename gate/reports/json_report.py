@@ -38,6 +38,11 @@ def document(outcome: Outcome, strict: bool = False) -> dict:
             "errors": outcome.errors,
             "warnings": outcome.warnings,
         },
+        "platforms": {
+            "source": outcome.platforms.source,
+            "from": outcome.platforms.where or None,
+            "values": list(outcome.platforms.platforms),
+        },
         "findings": [finding_dict(f) for f in outcome.findings],
         "ignored": [
             finding_dict(item.finding)

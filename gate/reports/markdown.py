@@ -58,7 +58,7 @@ def render(outcome: Outcome, strict: bool = False, source_url: str | None = None
         f"{counts(outcome)} · {files} file{'s' if files != 1 else ''} ·"
         f" {outcome.requests} registry requests · {outcome.seconds:.1f} s · pullgate {__version__}"
     )
-    lines.append("")
+    lines += ["", f"Platforms: {cell(outcome.platforms.describe())}", ""]
     groups = by_cause(outcome.findings)
     if not groups:
         lines.append("Every image will pull.")

@@ -130,6 +130,7 @@ def render(
     lines = [
         f"pullgate {__version__}: {_plural(outcome.images, 'image use')} ({outcome.unique} unique)"
         f" in {_plural(files, 'file')}",
+        f"platforms: {outcome.platforms.describe()}",
         "",
     ]
     for cause_id in order:
