@@ -64,15 +64,75 @@ _PULL_CONTEXT = re.compile(
     r"rpc error|failed to pull|pull and unpack|failed to resolve reference|reading manifest"
     r"|/v2/|pulling image|Error response from daemon|pull access denied|ErrImagePull"
     r"|ImagePullBackOff|toomanyrequests|no matching manifest|no match for platform"
-    r"|pinging (?:container|docker) registry|InvalidImageName|ErrImageNeverPull",
+    r"|pinging (?:container|docker) registry|InvalidImageName|ErrImageNeverPull"
+    r"|failed commit on ref|size validation|layer verification failed|failed to register layer"
+    r"|failed to extract layer|download failed after|initializing source|choosing image"
+    r"|sandbox image|failed pulling image|manifest unknown|manifest for \S+ not found"
+    r"|HTTP response to HTTPS client|error pulling image|Pulling from |Pulling fs layer"
+    r"|docker pull|crictl pull|ctr (?:-n \S+ )?(?:image|i) pull|podman pull|no progress for"
+    r"|no supported platform|writing blob|fetching blob|copying system image"
+    r"|no image found in|manifest digest|digest did not match|failed to authorize"
+    r"|failed to fetch (?:anonymous|oauth) token|image pull failed|trying to pull|pull repository"
+    r"|httpReadSeeker|failed to copy|unexpected status (?:code|from)|couldn't parse image"
+    r"|invalid reference format|short-name|unqualified image|downloadArtifacts|proxyconnect"
+    r"|dial tcp|x509|TLS handshake|no basic auth credentials|registry endpoint",
     re.I,
 )
+# kubelet journal lines (structured logging), after unescaping:
+#   "Error syncing pod, skipping" err="failed to "StartContainer" for "x" with ErrImagePull: "..."
+#   "Failed to pull image" err="rpc error: ..." image="x"
+_SYNC_PULL = re.compile(
+    r'with (?P<status>ErrImagePull|ImagePullBackOff|InvalidImageName|ErrImageNeverPull): "?'
+    r'(?P<message>.*?)"*\s*(?:pod="|podUID=|$)',
+    re.S,
+)
+_LOGGED_PULL = re.compile(
+    r"(?:Failed to pull image|PullImage from image service failed|Failed to pull"
+    r' image for container)"?\s+err="(?P<message>.*?)"\s+image="(?P<image>[^"\s]+)"',
+    re.S,
+)
+# The pod sandbox (pause) image: containerd and CRI-O pull it themselves, dockershim asked Docker.
+_SANDBOX_PULL = re.compile(
+    r"(?:failed to get sandbox image|failed pulling image|failed to pull image)"
+    r' \\?"(?P<image>[^"\\\s]+)\\?":\s*(?P<message>.*)',
+    re.S,
+)
+_SANDBOX_CONTEXT = re.compile(r"FailedCreatePodSandBox|create pod sandbox|RunPodSandbox", re.I)
+_CURLY = str.maketrans(
+    {
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u201f": '"',
+        "\u2033": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
+        "\u00a0": " ",
+        "\u2009": " ",
+        "\u202f": " ",
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2026": "...",
+    }
+)
+_BOX_SIDE = "\u2502\u2503\u2551\u250a\u250b\u2506\u2507\u254e\u254f|"
+_BOX_CHARS = re.compile("[\u2500-\u257f]")
+_ESCAPED_QUOTE = re.compile(r'\\+"')
+_UNICODE_ESCAPE = re.compile(r"\\+u([0-9a-fA-F]{4})")
 _AGGREGATE_SPLIT = re.compile(
     r",\s+(?=rpc error:|failed to pull and unpack image|Error response from daemon"
     r"|Error reading manifest|reading manifest|initializing source)"
 )
-_QUOTED = re.compile(r'\\?"[^"]*\\?"')
+# Only quoted names (no spaces) are taken out: a quoted sentence is the runtime's own words, e.g.
+# the JSON-escaped message of a Docker daemon.
+_QUOTED = re.compile(r'\\?"[^"\s]*\\?"')
 _PATHLIKE = re.compile(r"[^\s/]*/\S*")
+_KEPT_WORDS = {"i/o", "input/output"}  # words with a slash that are a runtime's words, not a path
 _POD_ROW = re.compile(
     r"^(?:(?P<ns>[a-z0-9][-a-z0-9]*)\s+)?(?P<name>[a-z0-9][-a-z0-9.]*)\s+\d+/\d+\s+"
     r"(?P<status>[A-Za-z:]+)\s+\d+"
@@ -85,8 +145,10 @@ _FIELD = re.compile(r"^(?P<indent>\s*)(?P<key>[A-Z][A-Za-z ]*?):(?:\s{2,}(?P<val
 _CONTAINER_NAME = re.compile(r"^\s*(?P<name>[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?):\s*$")
 _EVENT_ROW = re.compile(r"^\s*(?:\S+\s+){0,2}(?:Normal|Warning)\s+[A-Z][A-Za-z]+\b")
 _TABLE_HEADER = re.compile(
-    r"^\s*(?:Type\s+Reason\s+Age|LAST SEEN|NAMESPACE\s+(?:LAST|NAME\s)|NAME\s+READY)"
+    r"^\s*(?:Type\s+Reason\s+Age|LAST SEEN|LASTSEEN|NAMESPACE\s+(?:LAST|NAME\s)|NAME\s+READY)"
 )
+# kubectl < 1.14 `get events` wide rows: LASTSEEN FIRSTSEEN COUNT NAME KIND SUBOBJECT ...
+_OLD_EVENT_ROW = re.compile(r"^\s*\S+\s+\S+\s+\d+\s+(?P<name>[a-z0-9][-a-z0-9.]*)\s+Pod\s")
 _SECTIONS = {
     "Init Containers": "initContainers",
     "Containers": "containers",
@@ -186,6 +248,49 @@ class Explanation:
 def _clean(text: str) -> str:
     text = _ANSI.sub("", text).replace("\r\n", "\n").replace("\r", "\n").replace("\t", "    ")
     return text
+
+
+def normalise(text: str) -> str:
+    """Undo what terminals, loggers and issue trackers did to the runtime's words.
+
+    Curly quotes are folded, escaped quotes (journal lines, JSON-escaped daemon messages) and
+    JSON unicode escapes are undone, and boxed pastes (k9s) lose their borders, with the lines
+    the box wrapped mid-word joined back.
+    """
+    text = text.translate(_CURLY)
+    text = _unbox(text)
+    text = _UNICODE_ESCAPE.sub(lambda m: chr(int(m[1], 16)), text)
+    return _ESCAPED_QUOTE.sub('"', text)
+
+
+def _box_inner(line: str) -> str | None:
+    """The text between a boxed line's borders, or None when the line has no left border."""
+    stripped = line.strip()
+    if not stripped or stripped[0] not in _BOX_SIDE:
+        return None
+    inner = stripped[1:]
+    return inner[:-1] if inner[-1:] in _BOX_SIDE else inner + " "
+
+
+def _unbox(text: str) -> str:
+    lines = text.split("\n")
+    boxed = [_box_inner(line) for line in lines]
+    if sum(b is not None for b in boxed) < 2:
+        return _BOX_CHARS.sub(" ", text) if _BOX_CHARS.search(text) else text
+    out: list[str] = []
+    wrapped = False  # the previous boxed line filled the box: the next one continues it
+    for line, inner in zip(lines, boxed, strict=True):
+        if inner is None:
+            out.append(_BOX_CHARS.sub(" ", line))
+            wrapped = False
+            continue
+        inner = _BOX_CHARS.sub(" ", inner)
+        if wrapped and out and inner[:1].strip():
+            out[-1] = out[-1] + inner.rstrip()
+        else:
+            out.append(inner.rstrip())
+        wrapped = bool(inner[-1:].strip())
+    return "\n".join(out)
 
 
 def _starts_record(line: str) -> bool:
@@ -354,7 +459,7 @@ def _structured(text: str) -> tuple[list[Record], list[Pod]] | None:
                 key, Pod(name=involved.get("name"), namespace=involved.get("namespace"))
             )
             sub = _SUBOBJECT.search(str(involved.get("fieldPath") or ""))
-            message = str(obj.get("message") or "")
+            message = normalise(str(obj.get("message") or ""))
             line = f"{obj.get('reason') or ''} {message}".strip()
             if obj.get("reason") == "FailedScheduling":
                 pod.unscheduled = message
@@ -400,7 +505,7 @@ def _pod_object(obj: dict) -> Pod:
             c.image = c.image or s.get("image")
             waiting = (s.get("state") or {}).get("waiting") or {}
             c.reason = waiting.get("reason") or c.reason
-            c.message = waiting.get("message") or c.message
+            c.message = normalise(waiting.get("message") or "") or c.message
             last = (s.get("lastState") or {}).get("terminated") or {}
             c.last_reason = last.get("reason") or c.last_reason
     for cond in status.get("conditions") or []:
@@ -423,7 +528,7 @@ def _trim(message: str) -> str:
 def _scrub(text: str) -> str:
     """Remove quoted names and paths so that a name cannot look like a cause."""
     text = _QUOTED.sub(" ", text)
-    return _PATHLIKE.sub(lambda m: m[0] if m[0].lower().strip(":,") == "i/o" else " ", text)
+    return _PATHLIKE.sub(lambda m: m[0] if m[0].lower().strip(":,.") in _KEPT_WORDS else " ", text)
 
 
 def classify(message: str) -> tuple[Cause | None, tuple[str, ...]]:
@@ -443,6 +548,40 @@ def classify(message: str) -> tuple[Cause | None, tuple[str, ...]]:
         return None, ()
     primary = "tag-not-found" if {"tag-not-found", "unauthorized"} <= set(found) else found[0]
     return CATALOG[primary], tuple(c for c in found if c != primary)
+
+
+def _tight(text: str) -> str:
+    """Lines joined without a space where a line was cut at the terminal's width."""
+    lines = [line for line in text.split("\n") if line.strip()]
+    return _join(lines)[1] if lines else ""
+
+
+def _pull_message(rec: Record) -> tuple[str | None, str, str] | None:
+    """(image, status, runtime message) of a failed pull in a record, in any of its forms."""
+    candidates: list[tuple[str | None, str, str]] = []
+    for source in (rec.text, rec.tight):
+        m = _FAILED_PULL.search(source)
+        if m:
+            candidates.append((m["image"], "ErrImagePull", _trim(m["message"])))
+            continue
+        m = _LOGGED_PULL.search(source)
+        if m:
+            candidates.append((m["image"], "ErrImagePull", m["message"].strip()))
+            continue
+        m = _SYNC_PULL.search(source)
+        if m and m["status"] != "ImagePullBackOff":
+            message = m["message"].strip().strip('"')
+            candidates.append((image_in(message), m["status"], message))
+            continue
+        m = _SANDBOX_PULL.search(source)
+        if m and _SANDBOX_CONTEXT.search(source):
+            candidates.append((m["image"], "ErrImagePull", _trim(m["message"])))
+    if not candidates:
+        return None
+    for candidate in candidates:
+        if classify(candidate[2])[0] is not None:
+            return candidate
+    return candidates[0]
 
 
 def image_in(message: str) -> str | None:
@@ -481,6 +620,8 @@ def image_in(message: str) -> str | None:
 def explain(text: str) -> Explanation:
     text = _clean(text)
     parsed = _structured(text)
+    if parsed is None:
+        text = normalise(text)
     records, pods = parsed if parsed is not None else _records(text)
     failures: dict[tuple[str, str | None], Failure] = {}
     pulling: dict[tuple[str, str], Pod] = {}
@@ -497,14 +638,13 @@ def explain(text: str) -> Explanation:
         return item
 
     for rec in records:
-        for source in (rec.text, rec.tight):
-            m = _FAILED_PULL.search(source)
-            if m:
-                f = failure(rec.pod, m["image"], rec)
-                f.add_status("ErrImagePull")
-                f.add_message(_trim(m["message"]))
-                matched_any = True
-                break
+        found = _pull_message(rec)
+        if found is not None:
+            image, status, message = found
+            f = failure(rec.pod, image, rec)
+            f.add_status(status)
+            f.add_message(message)
+            matched_any = True
         for m in _BACKOFF_PULL.finditer(rec.text):
             failure(rec.pod, m["image"], rec).add_status("ImagePullBackOff")
             matched_any = True
@@ -563,11 +703,17 @@ def explain(text: str) -> Explanation:
     structured_input = any(p.name or p.containers or p.statuses for p in pods)
     quiet = not (pulling or pulled or crashes or structured_input)
     if not matched_any and quiet and _PULL_CONTEXT.search(text):
-        cause, _ = classify(text)
+        spaced = " ".join(text.split())
+        tight = _tight(text)
+        cause, _ = classify(spaced)
+        message = spaced
+        if cause is None:
+            cause, _ = classify(tight)
+            message = tight
         if cause is not None:
             pod = pods[0] if pods else Pod()
-            f = failure(pod, image_in(text))
-            f.add_message(_trim(" ".join(text.split())))
+            f = failure(pod, image_in(message))
+            f.add_message(_trim(message))
 
     for f in failures.values():
         _attach_container(f)
