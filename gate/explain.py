@@ -34,7 +34,13 @@ UNAUTHORIZED_WHO = (
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _IMG = r'\\?"(?P<image>[^"\\\s]+)\\?"'
 _FAILED_PULL = re.compile(r"Failed to pull image " + _IMG + r":?\s*(?P<message>.*)", re.S)
-_BACKOFF_PULL = re.compile(r"Back-?off pulling image " + _IMG, re.I)
+# Kubelets since 1.30 add the last pull error to the back-off message.
+_BACKOFF_PULL = re.compile(
+    r"Back-?off pulling image " + _IMG + r"(?::\s*(?:(?:ErrImagePull|ImagePullBackOff):\s*)?"
+    r"(?P<message>\S.*))?",
+    re.I,
+)
+_INSPECT_FAILED = re.compile(r"Failed to inspect image " + _IMG + r":\s*(?P<message>.*)", re.S)
 _NEVER_PULL = re.compile(
     r"Container image " + _IMG + r" is not present with pull policy of Never", re.I
 )
@@ -264,12 +270,21 @@ def normalise(text: str) -> str:
 
 
 def _box_inner(line: str) -> str | None:
-    """The text between a boxed line's borders, or None when the line has no left border."""
+    """The text between a boxed line's borders, or None when the line has no left border.
+
+    k9s pads the text with one space on each side; a line whose text reaches the right padding
+    was wrapped by the box, so the inner text keeps its last character there.
+    """
     stripped = line.strip()
     if not stripped or stripped[0] not in _BOX_SIDE:
         return None
     inner = stripped[1:]
-    return inner[:-1] if inner[-1:] in _BOX_SIDE else inner + " "
+    if inner[-1:] not in _BOX_SIDE:
+        return inner + " "
+    inner = inner[:-1]
+    if inner.startswith(" ") and inner.endswith(" ") and len(inner) > 1:
+        inner = inner[1:-1]
+    return inner
 
 
 def _unbox(text: str) -> str:
@@ -646,7 +661,16 @@ def explain(text: str) -> Explanation:
             f.add_message(message)
             matched_any = True
         for m in _BACKOFF_PULL.finditer(rec.text):
-            failure(rec.pod, m["image"], rec).add_status("ImagePullBackOff")
+            f = failure(rec.pod, m["image"], rec)
+            f.add_status("ImagePullBackOff")
+            if m["message"]:
+                f.add_message(_trim(m["message"]))
+            matched_any = True
+        m = _INSPECT_FAILED.search(rec.text)
+        if m:
+            f = failure(rec.pod, m["image"], rec)
+            f.add_status("ImageInspectError")
+            f.add_message(_trim(m["message"]))
             matched_any = True
         for m in _NEVER_PULL.finditer(rec.text):
             f = failure(rec.pod, m["image"], rec)
