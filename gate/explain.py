@@ -459,6 +459,11 @@ def _structured(text: str) -> tuple[list[Record], list[Pod]] | None:
             objects.extend(i for i in items if isinstance(i, dict))
         else:
             objects.append(doc)
+    return _from_objects(objects)
+
+
+def _from_objects(objects: Iterable[dict]) -> tuple[list[Record], list[Pod]] | None:
+    """Records and pods from Pod and Event objects (`kind` set on each)."""
     records: list[Record] = []
     pods: dict[str, Pod] = {}
     for obj in objects:
@@ -638,6 +643,17 @@ def explain(text: str) -> Explanation:
     if parsed is None:
         text = normalise(text)
     records, pods = parsed if parsed is not None else _records(text)
+    return _explain(text, records, pods)
+
+
+def explain_objects(objects: Iterable[dict]) -> Explanation:
+    """The explanation of Pod and Event objects as the kube API returns them."""
+    parsed = _from_objects(objects)
+    records, pods = parsed if parsed is not None else ([], [])
+    return _explain("", records, pods)
+
+
+def _explain(text: str, records: list[Record], pods: list[Pod]) -> Explanation:
     failures: dict[tuple[str, str | None], Failure] = {}
     pulling: dict[tuple[str, str], Pod] = {}
     pulled: set[tuple[str, str]] = set()
