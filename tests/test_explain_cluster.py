@@ -9,8 +9,10 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 from conftest import HTPASSWD_USERS, require_binary
 from kube_fake import Cluster, event, namespace, node, pod, pull_secret, serve, service_account
@@ -94,8 +96,10 @@ def fleet(regs: Registries) -> Cluster:
             node("arm-0", "armpool", arch="arm64"),
             node("edge-0", "edgepool"),
         ],
-        namespaces=[namespace(n) for n in ("default", "shop", "finance", "edge")],
-        service_accounts=[service_account(n, "default") for n in ("shop", "finance", "edge")],
+        namespaces=[namespace(n) for n in ("default", "shop", "finance", "edge", "arm")],
+        service_accounts=[
+            service_account(n, "default") for n in ("shop", "finance", "edge", "arm")
+        ],
         secrets=[pull_secret("finance", "regcred", {regs.private.host: ALICE})],
         pods=[
             pod("shop", "web-a", "amd-0", {"web": web}, {"web": ("ErrImagePull", "")}),
@@ -126,9 +130,22 @@ def fleet(regs: Registries) -> Cluster:
             ),
             pod("finance", "ledger-ok", "amd-1", {"ledger": ledger}, pull_secrets=["regcred"]),
             pod("edge", "cache", "edge-0", {"c": web}, {"c": ("ErrImagePull", "")}),
+            pod("arm", "web", "arm-0", {"web": web}, {"web": ("ErrImagePull", "")}),
             pod("edge", "books", "edge-0", {"b": ledger}, {"b": ("ErrImagePull", "")}),
         ],
         events=[
+            event(
+                "arm",
+                "web",
+                "Failed",
+                ctrd(web, "", "NotFound").replace(
+                    f': failed to resolve reference "{web}": ',
+                    ": no match for platform in manifest: not found",
+                ),
+                ago(2),
+                "arm-0",
+                "web",
+            ),
             event(
                 "shop",
                 "web-a",
@@ -303,7 +320,7 @@ def test_all_namespaces_reads_every_namespace_into_one_table(kube, registries):
     result = explain_live(kube, registries, "-A", fmt="text")
     assert result.exit_code == 1
     out = result.stdout
-    assert "pullgate explain (all namespaces): 7 pods failing to pull, 1 still pulling" in out
+    assert "pullgate explain (all namespaces): 8 pods failing to pull, 1 still pulling" in out
     header = next(line for line in out.splitlines() if line.startswith("CAUSE"))
     assert header.split() == ["CAUSE", "REGISTRY", "PODS", "NODES", "SIDE", "NOW", "WHICH", "PODS"]
     assert "shop/big-1 big on arm-0" in out and "pulling for" in out
@@ -395,3 +412,19 @@ def test_a_full_disk_is_about_the_node_whatever_the_registry():
     events = [o for o in objects if o["kind"] == "Event"]
     [group] = fleet_report(pods, events, "namespace shop").groups
     assert (group.cause, group.side) == ("disk", "node or path")
+
+
+def test_the_recheck_uses_the_platform_of_the_pods_node(kube, registries):
+    row = groups(explain_live(kube, registries, "-n", "arm"))[
+        ("platform-mismatch", registries.public.host)
+    ]
+    assert now_of(row, "web")["status"] == "fails"  # amd64 only, the pod sits on arm-0
+    assert now_of(row, "web")["cause"] == "platform-mismatch"
+
+
+def test_the_example_rbac_grants_what_explain_reads():
+    path = Path(__file__).parent.parent / "examples" / "cluster" / "pullgate-reader-rbac.yaml"
+    roles = {d["metadata"]["name"]: d for d in yaml.safe_load_all(path.read_text()) if d}
+    rules = roles["pullgate-explain"]["rules"]
+    granted = {(r, v) for rule in rules for r in rule["resources"] for v in rule["verbs"]}
+    assert {("pods", "list"), ("events", "list")} <= granted
