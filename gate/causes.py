@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cache
 
 
 class Severity(str, Enum):
@@ -947,10 +948,19 @@ def match_text(text: str) -> Cause | None:
     """
     for kind in ("patterns", "fallback"):
         for cause_id in _MATCH_ORDER:
-            c = CATALOG[cause_id]
-            if any(re.search(p, text, re.IGNORECASE) for p in getattr(c, kind)):
-                return c
+            combined = _combined(cause_id, kind)
+            if combined is not None and combined.search(text):
+                return CATALOG[cause_id]
     return None
+
+
+@cache
+def _combined(cause_id: str, kind: str) -> re.Pattern | None:
+    """One regex per row and kind: a text is scanned once per row, not once per pattern."""
+    patterns = getattr(CATALOG[cause_id], kind)
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
 
 
 # Specific signatures before generic ones: "no match for platform ... not found" is a platform

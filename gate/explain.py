@@ -19,6 +19,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import yaml
 
@@ -136,8 +137,43 @@ _AGGREGATE_SPLIT = re.compile(
 )
 # Only quoted names (no spaces) are taken out: a quoted sentence is the runtime's own words, e.g.
 # the JSON-escaped message of a Docker daemon.
+# Texts that look like pull trouble and are not: the image is on the node (or no pull was due).
+_NOT_PULLS = (
+    (
+        "config-error",
+        re.compile(
+            r"CreateContainerConfigError|couldn't find key \S+ in (?:Secret|ConfigMap)"
+            r"|Error: (?:secrets?|configmaps?) \\?\"[^\"\\]+\\?\" not found",
+            re.I,
+        ),
+        "CreateContainerConfigError: the image is there; a Secret, ConfigMap or key the container"
+        " reads (env, envFrom, volumes) is missing. This is not an image pull problem.",
+        "kubectl describe pod <pod> -n <namespace> | grep -A3 -e Environment -e Mounts",
+    ),
+    (
+        "exec-format",
+        re.compile(r"exec format error", re.I),
+        "exec format error: the image was pulled and started, but its binary is built for another"
+        " CPU architecture than the node's. Not a pull failure: build for the node's platform.",
+        "docker buildx imagetools inspect <image>; kubectl get nodes -L kubernetes.io/arch",
+    ),
+    (
+        "gc-failed",
+        re.compile(r"ImageGCFailed|failed to garbage collect required amount of images", re.I),
+        "ImageGCFailed: the kubelet could not free enough disk by removing unused images; pods"
+        " pull until the disk fills. Not a pull failure yet.",
+        "kubectl describe node <node> | grep -A5 -e DiskPressure -e ephemeral-storage",
+    ),
+    (
+        "pull-secret-warning",
+        re.compile(r"FailedToRetrieveImagePullSecret|Unable to retrieve (?:some )?image pull"),
+        "FailedToRetrieveImagePullSecret alone: a pull secret the pod names is missing, but no"
+        " pull failed (the image is present or public). Remove the name or create the secret.",
+        "kubectl get pod <pod> -n <namespace> -o jsonpath='{.spec.imagePullSecrets}'",
+    ),
+)
 _QUOTED = re.compile(r'\\?"[^"\s]*\\?"')
-_PATHLIKE = re.compile(r"[^\s/]*/\S*")
+_TOKEN = re.compile(r"\S+")
 _KEPT_WORDS = {"i/o", "input/output"}  # words with a slash that are a runtime's words, not a path
 _POD_ROW = re.compile(
     r"^(?:(?P<ns>[a-z0-9][-a-z0-9]*)\s+)?(?P<name>[a-z0-9][-a-z0-9.]*)\s+\d+/\d+\s+"
@@ -548,9 +584,18 @@ def _trim(message: str) -> str:
 def _scrub(text: str) -> str:
     """Remove quoted names and paths so that a name cannot look like a cause."""
     text = _QUOTED.sub(" ", text)
-    return _PATHLIKE.sub(lambda m: m[0] if m[0].lower().strip(":,.") in _KEPT_WORDS else " ", text)
+    return _TOKEN.sub(_unpath, text)
 
 
+def _unpath(token: re.Match) -> str:
+    """A path or URL token goes; a word with a slash that is the runtime's own stays."""
+    word = token[0]
+    if "/" not in word or word.lower().strip(":,.") in _KEPT_WORDS:
+        return word
+    return " "
+
+
+@lru_cache(maxsize=4096)  # kubelets repeat one message per attempt and per pod
 def classify(message: str) -> tuple[Cause | None, tuple[str, ...]]:
     """The catalog row for a runtime message, and the other rows an aggregate also shows.
 
@@ -741,10 +786,15 @@ def _explain(text: str, records: list[Record], pods: list[Pod]) -> Explanation:
                 crashes[(pod.key, None)] = pod
 
     structured_input = any(p.name or p.containers or p.statuses for p in pods)
-    quiet = not (pulling or pulled or crashes or structured_input)
-    if not matched_any and quiet and _PULL_CONTEXT.search(text):
-        spaced = " ".join(text.split())
-        tight = _tight(text)
+    not_pulls = _not_a_pull(text)
+    # A missing pull secret often comes with the refused pull itself: it does not silence it.
+    silencing = [o for o in not_pulls if o.state != "pull-secret-warning"]
+    quiet = not (pulling or pulled or crashes or structured_input or silencing)
+    # A bare runtime message is a short paste: only its head is read (bounded work on any input).
+    head = text[:MAX_MESSAGE_CHARS]
+    if not matched_any and quiet and _PULL_CONTEXT.search(head):
+        spaced = " ".join(head.split())
+        tight = _tight(head)
         cause, _ = classify(spaced)
         message = spaced
         if cause is None:
@@ -780,7 +830,18 @@ def _explain(text: str, records: list[Record], pods: list[Pod]) -> Explanation:
                 f.cause = CATALOG["invalid-reference"]
 
     observations = _observations(pods, failures, pulling, pulled, crashes)
+    if not failures:
+        observations.extend(not_pulls)
     return Explanation(list(failures.values()), observations)
+
+
+def _not_a_pull(text: str) -> list[Observation]:
+    """What a text without a pull failure shows instead: states that look like one but are not."""
+    found = []
+    for state, pattern, summary, next_step in _NOT_PULLS:
+        if pattern.search(text):
+            found.append(Observation(state, state, summary, next_step))
+    return found
 
 
 def _attach_container(f: Failure) -> None:
