@@ -213,6 +213,7 @@ CATALOG: dict[str, Cause] = {
                 r"failed to find supported auth scheme",
                 r"did not include a token",
                 r"\b(?:status|code)\W+40[13]\b",
+                r"\bHTTP 40[13]\b",
                 r"\b40[13]\b.{0,4}(?:Unauthorized|Forbidden)",
             ),
             confirm={
@@ -245,6 +246,7 @@ CATALOG: dict[str, Cause] = {
                 r"TOOMANYREQUESTS",
                 r"rate exceeded",
                 r"\b(?:status|code|error)\W+429\b",
+                r"\bHTTP 429\b",
                 r"\b429\W+Too Many Requests",
             ),
             confirm={
@@ -388,6 +390,7 @@ CATALOG: dict[str, Cause] = {
                 r"unexpected http code: 5\d\d",
                 r"Gateway Time-?out",
                 r"\b(?:status|code)\W+5\d\d\b",
+                r"\bHTTP 5\d\d\b",
                 r"invalid character '<' looking for beginning of value",
                 r"<html|<!DOCTYPE",
                 r"\b50[234]\b",
@@ -431,6 +434,9 @@ CATALOG: dict[str, Cause] = {
                 r"failed to verify (?:layer|blob|digest)",
                 r"failed to register layer",
                 r"failed to extract layer",
+                r"failed to prepare extraction snapshot",
+                r"failed to unpack image on snapshotter",
+                r"error (?:committing the finished image|adding layer with blob)",
                 r"content at\s.*\bnot found",
                 r"blob unknown",
                 r"unknown blob",

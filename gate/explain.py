@@ -982,6 +982,9 @@ def fix_context(f: Failure) -> tuple[str, dict[str, object]]:
                 " refused that.",
             }
         )
+    platform = _platform_in(message)
+    if platform:
+        values["missing_platforms"] = values["wanted_platforms"] = platform
     host = re.search(r"lookup ([A-Za-z0-9.-]+)", message)
     if host:
         values["registry_host"] = values["registry_hostname"] = host[1]
@@ -1017,6 +1020,21 @@ def fix_context(f: Failure) -> tuple[str, dict[str, object]]:
         )
         flavor = registry_flavor(ref.domain)
     return flavor, values
+
+
+def _platform_in(message: str) -> str | None:
+    """The node platform a runtime found no build for, when its message names one."""
+    m = re.search(r"no matching manifest for (\S+?/\S+?)(?: [\d.]+)? in the manifest", message)
+    if m:
+        return m[1]
+    m = re.search(
+        r'for architecture "?(?P<arch>\w+)"?, variant "?(?P<variant>[\w]*)"?, OS "?(?P<os>\w+)',
+        message,
+    )
+    if m:
+        variant = f"/{m['variant']}" if m["variant"] else ""
+        return f"{m['os']}/{m['arch']}{variant}"
+    return None
 
 
 def describe_failure(f: Failure) -> dict[str, object]:

@@ -428,3 +428,13 @@ def test_the_example_rbac_grants_what_explain_reads():
     rules = roles["pullgate-explain"]["rules"]
     granted = {(r, v) for rule in rules for r in rule["resources"] for v in rule["verbs"]}
     assert {("pods", "list"), ("events", "list")} <= granted
+
+
+def test_an_api_that_does_not_answer_is_a_one_line_error(tmp_path, kube):
+    from kube_fake import write_kubeconfig
+
+    config = write_kubeconfig(tmp_path / "dead", "https://127.0.0.1:1", kube.ca_pem)
+    result = CliRunner().invoke(main, ["explain", "--kubeconfig", str(config), "-n", "shop"])
+    assert result.exit_code == 2
+    assert "cannot reach the kube API" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

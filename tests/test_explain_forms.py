@@ -170,6 +170,23 @@ RUNTIME_WORDINGS = [
         " platform",
         "platform-mismatch",
     ),
+    (
+        f"failed to pull and unpack image {REF}: failed to prepare extraction snapshot"
+        f' "extract-1 {DIGEST}": parent snapshot {OTHER} does not exist: not found',
+        "corrupt-layer",
+    ),
+    # registries' own answers passed through (Nexus and nginx error pages)
+    (
+        f'Error response from daemon: Head "{URL}": error parsing HTTP 401 response body: invalid'
+        " character '<' looking for beginning of value: \"<html><head><title>Nexus Repository"
+        ' Manager</title>"',
+        "unauthorized",
+    ),
+    (
+        f'Error response from daemon: Head "{URL}": error parsing HTTP 502 response body: invalid'
+        " character '<' looking for beginning of value: \"<html><body><h1>502 Bad Gateway</h1>\"",
+        "registry-error",
+    ),
     # kubelet
     (
         f'Cancel pulling image {REF} because of no progress for 1m0s, latest progress: "12ab:'
