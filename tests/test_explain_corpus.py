@@ -116,3 +116,26 @@ def test_every_runtime_cause_has_a_real_world_sample(cause_id):
 def _not_a_pull(cause_id: str) -> bool:
     """Rows whose words are the API's, not a pull's: explain reports them only beside a pull."""
     return CATALOG[cause_id].status not in ("ErrImagePull", "ErrImageNeverPull", "InvalidImageName")
+
+
+# Rows `check` predicts before a deploy from what it knows beyond the runtime's words (pull
+# secrets, Azure role assignments, policy): on a node they surface as the runtime-visible cause.
+SURFACES_AS = {
+    "pull-secret-no-match": "unauthorized",
+    "pull-secret-rejected": "unauthorized",
+    "acr-not-attached": "unauthorized",
+    "registry-network-restricted": "unauthorized",
+    "pull-secret-malformed": None,  # its Events line carries the runtime's detail, absent here
+}
+CHECK_ONLY_CAUSES = sorted(c.id for c in CATALOG.values() if not c.patterns)
+
+
+@pytest.mark.parametrize("cause_id", CHECK_ONLY_CAUSES)
+def test_every_check_only_cause_is_read_as_what_the_node_shows(cause_id):
+    signature = fill(CATALOG[cause_id].signature, SIGNATURE_VALUES)
+    result = explain(signature)
+    if cause_id in SURFACES_AS:
+        assert named_cause(signature) == SURFACES_AS[cause_id]
+        assert len(result.failures) == 1
+    else:  # a policy, Azure or manifest finding: no pull failed
+        assert result.failures == []
