@@ -431,6 +431,8 @@ CATALOG: dict[str, Cause] = {
                 r"wrong diff id",
                 r"(?:failed to copy|download failed after attempts=\d+|happened during read"
                 r"|writing blob|fetching blob|reading blob)\b.*unexpected EOF",
+                r"(?:Downloading|Download complete|Extracting|Verifying Checksum)\b"
+                r".*unexpected EOF",
                 r"failed to verify (?:layer|blob|digest)",
                 r"failed to register layer",
                 r"failed to extract layer",

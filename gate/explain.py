@@ -58,6 +58,9 @@ _CRASH = re.compile(r"Back-off restarting failed container(?: (?P<container>[a-z
 _SECRET_MISSING = re.compile(
     r"Unable to retrieve (?:some )?image pull secrets? \((?P<secrets>[^)]*)\)"
 )
+_SECRET_WARNING = re.compile(
+    r"Unable to retrieve (?:some )?(?:image )?pull secrets?.*?(?:may not succeed\.?|$)", re.M
+)
 _SCHEDULING = re.compile(
     r"FailedScheduling\s+(?:\S+\s+)*?(?P<message>\d+/\d+ nodes are available.*)"
 )
@@ -82,7 +85,9 @@ _PULL_CONTEXT = re.compile(
     r"|failed to fetch (?:anonymous|oauth) token|image pull failed|trying to pull|pull repository"
     r"|httpReadSeeker|failed to copy|unexpected status (?:code|from)|couldn't parse image"
     r"|invalid reference format|short-name|unqualified image|downloadArtifacts|proxyconnect"
-    r"|dial tcp|x509|TLS handshake|no basic auth credentials|registry endpoint",
+    r"|dial tcp|x509|TLS handshake|no basic auth credentials|registry endpoint"
+    r"|\bmanifest\b|\bregistry\b|\bblobs?\b|\blayers?\b|Downloading|Download complete"
+    r"|Verifying Checksum|Pull complete|requested access to the resource|authentication required",
     re.I,
 )
 # kubelet journal lines (structured logging), after unescaping:
@@ -166,7 +171,7 @@ _NOT_PULLS = (
     ),
     (
         "pull-secret-warning",
-        re.compile(r"FailedToRetrieveImagePullSecret|Unable to retrieve (?:some )?image pull"),
+        re.compile(r"FailedToRetrieveImagePullSecret|Unable to retrieve (?:some )?(?:image )?pull"),
         "FailedToRetrieveImagePullSecret alone: a pull secret the pod names is missing, but no"
         " pull failed (the image is present or public). Remove the name or create the secret.",
         "kubectl get pod <pod> -n <namespace> -o jsonpath='{.spec.imagePullSecrets}'",
@@ -791,7 +796,7 @@ def _explain(text: str, records: list[Record], pods: list[Pod]) -> Explanation:
     silencing = [o for o in not_pulls if o.state != "pull-secret-warning"]
     quiet = not (pulling or pulled or crashes or structured_input or silencing)
     # A bare runtime message is a short paste: only its head is read (bounded work on any input).
-    head = text[:MAX_MESSAGE_CHARS]
+    head = _SECRET_WARNING.sub(" ", text[:MAX_MESSAGE_CHARS])  # a warning, not the pull's words
     if not matched_any and quiet and _PULL_CONTEXT.search(head):
         spaced = " ".join(head.split())
         tight = _tight(head)
