@@ -212,6 +212,7 @@ CATALOG: dict[str, Cause] = {
                 r"requesting bearer token",
                 r"failed to find supported auth scheme",
                 r"did not include a token",
+                r"does not match bearer token",
                 r"\b(?:status|code)\W+40[13]\b",
                 r"\bHTTP 40[13]\b",
                 r"\b40[13]\b.{0,4}(?:Unauthorized|Forbidden)",

@@ -87,7 +87,8 @@ _PULL_CONTEXT = re.compile(
     r"|invalid reference format|short-name|unqualified image|downloadArtifacts|proxyconnect"
     r"|dial tcp|x509|TLS handshake|no basic auth credentials|registry endpoint"
     r"|\bmanifest\b|\bregistry\b|\bblobs?\b|\blayers?\b|Downloading|Download complete"
-    r"|Verifying Checksum|Pull complete|requested access to the resource|authentication required",
+    r"|Verifying Checksum|Pull complete|requested access to the resource|authentication required"
+    r"|status code \d{3}|remote image|bearer token",
     re.I,
 )
 # kubelet journal lines (structured logging), after unescaping:
@@ -616,8 +617,16 @@ def classify(message: str) -> tuple[Cause | None, tuple[str, ...]]:
             found.append(row.id)
     if not found:
         return None, ()
-    primary = "tag-not-found" if {"tag-not-found", "unauthorized"} <= set(found) else found[0]
-    return CATALOG[primary], tuple(c for c in found if c != primary)
+    return CATALOG[_primary(found)], tuple(c for c in found if c != _primary(found))
+
+
+def _primary(found: list[str]) -> str:
+    """The cause of an aggregate: a try that got in and found no such tag (or no build for the
+    platform) beats a refused one, and a refusal beats a server error of another try."""
+    if "unauthorized" in found:
+        answered = [c for c in found if c in ("tag-not-found", "platform-mismatch")]
+        return answered[0] if answered else "unauthorized"
+    return found[0]
 
 
 def _tight(text: str) -> str:
