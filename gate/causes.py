@@ -359,6 +359,10 @@ CATALOG: dict[str, Cause] = {
                 r"certificate signed by unknown authority",
                 r"CERTIFICATE_VERIFY_FAILED",
                 r"tls: ",
+                r"certificate verify failed",
+                r"self[- ]signed certificate",
+                r"unable to get local issuer certificate",
+                r"SSL routines",
             ),
             confirm={
                 "default": "openssl s_client -connect {registry_host_port} -servername"
@@ -438,6 +442,7 @@ CATALOG: dict[str, Cause] = {
                 r"failed to register layer",
                 r"failed to extract layer",
                 r"failed to prepare extraction snapshot",
+                r"locking ref|locked: unavailable",
                 r"failed to unpack image on snapshotter",
                 r"error (?:committing the finished image|adding layer with blob)",
                 r"content at\s.*\bnot found",
