@@ -249,6 +249,8 @@ CATALOG: dict[str, Cause] = {
                 r"\b(?:status|code|error)\W+429\b",
                 r"\bHTTP 429\b",
                 r"\b429\W+Too Many Requests",
+                r"Too Many Requests",
+                r"HAP429",
             ),
             confirm={
                 "dockerhub": "From a node (same egress IP): TOKEN=$(curl -s"

@@ -88,7 +88,7 @@ _PULL_CONTEXT = re.compile(
     r"|dial tcp|x509|TLS handshake|no basic auth credentials|registry endpoint"
     r"|\bmanifest\b|\bregistry\b|\bblobs?\b|\blayers?\b|Downloading|Download complete"
     r"|Verifying Checksum|Pull complete|requested access to the resource|authentication required"
-    r"|status code \d{3}|remote image|bearer token|read tcp \S+->\S+:443",
+    r"|status code \d{3}|remote image|bearer token|read tcp \S+->\S+:443|too many requests",
     re.I,
 )
 # kubelet journal lines (structured logging), after unescaping:
