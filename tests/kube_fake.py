@@ -173,6 +173,7 @@ def pod(
     pull_secrets: list[str] = (),
     service_account_name: str = "default",
     started: str = CREATED,
+    pull_policy: str = "IfNotPresent",
 ) -> dict:
     """A Pod with its status: containers named in `waiting` wait with (reason, message), the
     others run (their image pulled, with an imageID)."""
@@ -196,8 +197,7 @@ def pod(
 
     spec: dict = {
         "containers": [
-            {"name": c, "image": i, "imagePullPolicy": "IfNotPresent"}
-            for c, i in containers.items()
+            {"name": c, "image": i, "imagePullPolicy": pull_policy} for c, i in containers.items()
         ],
         "serviceAccountName": service_account_name,
         "restartPolicy": "Always",

@@ -96,9 +96,9 @@ def fleet(regs: Registries) -> Cluster:
             node("arm-0", "armpool", arch="arm64"),
             node("edge-0", "edgepool"),
         ],
-        namespaces=[namespace(n) for n in ("default", "shop", "finance", "edge", "arm")],
+        namespaces=[namespace(n) for n in ("default", "shop", "finance", "edge", "arm", "odd")],
         service_accounts=[
-            service_account(n, "default") for n in ("shop", "finance", "edge", "arm")
+            service_account(n, "default") for n in ("shop", "finance", "edge", "arm", "odd")
         ],
         secrets=[pull_secret("finance", "regcred", {regs.private.host: ALICE})],
         pods=[
@@ -131,6 +131,33 @@ def fleet(regs: Registries) -> Cluster:
             pod("finance", "ledger-ok", "amd-1", {"ledger": ledger}, pull_secrets=["regcred"]),
             pod("edge", "cache", "edge-0", {"c": web}, {"c": ("ErrImagePull", "")}),
             pod("arm", "web", "arm-0", {"web": web}, {"web": ("ErrImagePull", "")}),
+            pod(
+                "odd",
+                "upper",
+                "amd-1",
+                {"app": "Registry.Example/Team/App:1"},
+                {
+                    "app": (
+                        "InvalidImageName",
+                        'Failed to apply default image tag "Registry.Example/Team/App:1": couldn\'t'
+                        ' parse image reference "Registry.Example/Team/App:1": invalid reference'
+                        " format: repository name must be lowercase",
+                    )
+                },
+            ),
+            pod(
+                "odd",
+                "local",
+                "amd-1",
+                {"app": web},
+                {
+                    "app": (
+                        "ErrImageNeverPull",
+                        f'Container image "{web}" is not present with pull policy of Never',
+                    )
+                },
+                pull_policy="Never",
+            ),
             pod("edge", "books", "edge-0", {"b": ledger}, {"b": ("ErrImagePull", "")}),
         ],
         events=[
@@ -320,7 +347,7 @@ def test_all_namespaces_reads_every_namespace_into_one_table(kube, registries):
     result = explain_live(kube, registries, "-A", fmt="text")
     assert result.exit_code == 1
     out = result.stdout
-    assert "pullgate explain (all namespaces): 8 pods failing to pull, 1 still pulling" in out
+    assert "pullgate explain (all namespaces): 10 pods failing to pull, 1 still pulling" in out
     header = next(line for line in out.splitlines() if line.startswith("CAUSE"))
     assert header.split() == ["CAUSE", "REGISTRY", "PODS", "NODES", "SIDE", "NOW", "WHICH", "PODS"]
     assert "shop/big-1 big on arm-0" in out and "pulling for" in out
@@ -438,3 +465,15 @@ def test_an_api_that_does_not_answer_is_a_one_line_error(tmp_path, kube):
     assert result.exit_code == 2
     assert "cannot reach the kube API" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_invalid_names_and_never_pull_still_fail_whatever_the_registry_holds(kube, registries):
+    found = groups(explain_live(kube, registries, "-n", "odd"))
+    invalid = found[("invalid-reference", "Registry.Example")]
+    assert now_of(invalid, "upper")["status"] == "fails"
+    never = found[("never-pull", registries.public.host)]
+    assert now_of(never, "local") == {
+        "status": "fails",
+        "cause": "never-pull",
+        "detail": now_of(never, "local")["detail"],
+    }

@@ -437,7 +437,9 @@ def recheck(
     errors: dict[tuple[str, str, str], list] = defaultdict(list)
     for finding in outcome.findings:
         use = finding.use
-        if finding.is_error:
+        # imagePullPolicy: Never is a warning before a deploy; on a node that lacks the image it
+        # is the failure itself, whatever the registry holds.
+        if finding.is_error or finding.cause == "never-pull":
             errors[(use.namespace or "", use.name, use.container)].append(finding)
     results: dict[tuple[str, str, str], Recheck] = {}
     for pull in failing:
