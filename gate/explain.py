@@ -58,6 +58,12 @@ _CRASH = re.compile(r"Back-off restarting failed container(?: (?P<container>[a-z
 _SECRET_MISSING = re.compile(
     r"Unable to retrieve (?:some )?image pull secrets? \((?P<secrets>[^)]*)\)"
 )
+# Where a runtime's own error begins in an event printed without "Failed to pull image X:".
+_RUNTIME_WORDS = re.compile(
+    r"rpc error: code|Error response from daemon|initializing source docker://"
+    r"|(?:Error )?reading manifest \S+ in |failed to pull and unpack image"
+    r"|failed to resolve reference"
+)
 _SECRET_WARNING = re.compile(
     r"Unable to retrieve (?:some )?(?:image )?pull secrets?.*?(?:may not succeed\.?|$)", re.M
 )
@@ -717,6 +723,7 @@ def _explain(text: str, records: list[Record], pods: list[Pod]) -> Explanation:
     pulling: dict[tuple[str, str], Pod] = {}
     pulled: set[tuple[str, str]] = set()
     crashes: dict[tuple[str, str | None], Pod] = {}
+    orphans: dict[str, list[str]] = {}  # pod -> runtime errors printed without "Failed to pull"
     matched_any = False
 
     def failure(pod: Pod, image: str | None, record: Record | None = None) -> Failure:
@@ -735,6 +742,10 @@ def _explain(text: str, records: list[Record], pods: list[Pod]) -> Explanation:
             f.add_status(status)
             f.add_message(message)
             matched_any = True
+        else:
+            loose = _RUNTIME_WORDS.search(rec.text)
+            if loose and not _BACKOFF_PULL.search(rec.text):
+                orphans.setdefault(rec.pod.key, []).append(_trim(rec.text[loose.start() :]))
         for m in _BACKOFF_PULL.finditer(rec.text):
             f = failure(rec.pod, m["image"], rec)
             f.add_status("ImagePullBackOff")
@@ -820,6 +831,9 @@ def _explain(text: str, records: list[Record], pods: list[Pod]) -> Explanation:
             f.add_message(_trim(message))
 
     for f in failures.values():
+        if not f.messages:  # a Failed event that printed the runtime's words without the prefix
+            for message in orphans.get(f.pod.key, ()):
+                f.add_message(message)
         _attach_container(f)
         if f.container_kind == "initContainers":
             f.statuses = list(dict.fromkeys(f"Init:{s.removeprefix('Init:')}" for s in f.statuses))

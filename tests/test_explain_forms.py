@@ -319,3 +319,26 @@ def test_the_back_off_message_of_newer_kubelets_carries_the_cause():
 )
 def test_messages_that_are_not_pull_failures_are_not_explained_as_one(text):
     assert explain(text).failures == []
+
+
+def test_a_failed_event_with_the_runtime_words_alone_gives_the_pulls_cause():
+    text = (
+        "Warning  Failed  kubelet  Error: ErrImagePull\n"
+        "Warning  Failed  kubelet  rpc error: code = NotFound desc = manifest unknown: v2.1\n"
+    )
+    [failure] = explain(text).failures
+    assert (failure.statuses, failure.cause.id) == (["ErrImagePull"], "tag-not-found")
+
+
+def test_an_event_message_continued_on_the_next_line_is_joined():
+    text = (
+        'Normal Pulling 8m kubelet Pulling image "registry.corp.io/team/api:v1.4.2"\n'
+        'Warning Failed 8m kubelet Failed to pull image "registry.corp.io/team/api:v1.4.2":\n'
+        "rpc error: code = NotFound desc = manifest unknown\n"
+        "Warning Failed 8m kubelet Error: ErrImagePull\n"
+    )
+    [failure] = explain(text).failures
+    assert (failure.image, failure.cause.id) == (
+        "registry.corp.io/team/api:v1.4.2",
+        "tag-not-found",
+    )
