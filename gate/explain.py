@@ -796,7 +796,11 @@ def _explain(text: str, records: list[Record], pods: list[Pod]) -> Explanation:
                 f = failure(pod, c.image)
                 status = f"Init:{reason}" if c.kind == "initContainers" else reason
                 f.add_status(status)
-                if c.message and not c.message.lower().startswith("back-off pulling"):
+                backoff = _BACKOFF_PULL.match(c.message or "")
+                if backoff is not None:  # newer kubelets append the last pull error
+                    if backoff["message"]:
+                        f.add_message(backoff["message"])
+                elif c.message:
                     f.add_message(c.message)
                 matched_any = True
             elif reason == "CrashLoopBackOff":

@@ -342,3 +342,33 @@ def test_an_event_message_continued_on_the_next_line_is_joined():
         "registry.corp.io/team/api:v1.4.2",
         "tag-not-found",
     )
+
+
+def test_a_waiting_message_of_a_newer_kubelet_carries_the_cause():
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "web-1", "namespace": "shop"},
+        "spec": {"containers": [{"name": "web", "image": "registry.example.com/app:1"}]},
+        "status": {
+            "containerStatuses": [
+                {
+                    "name": "web",
+                    "image": "registry.example.com/app:1",
+                    "state": {
+                        "waiting": {
+                            "reason": "ImagePullBackOff",
+                            "message": 'Back-off pulling image "registry.example.com/app:1":'
+                            " ErrImagePull: failed to pull and unpack image"
+                            ' "registry.example.com/app:1": failed to resolve reference'
+                            ' "registry.example.com/app:1": unexpected status from HEAD request'
+                            " to https://registry.example.com/v2/app/manifests/1: 401"
+                            " Unauthorized",
+                        }
+                    },
+                }
+            ]
+        },
+    }
+    [failure] = explain(json.dumps(pod)).failures
+    assert (failure.container, failure.cause.id) == ("web", "unauthorized")
