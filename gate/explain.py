@@ -41,6 +41,12 @@ _BACKOFF_PULL = re.compile(
     r"(?P<message>\S.*))?",
     re.I,
 )
+# `kubectl logs` (and tools that wrap it) on a container that never started.
+_WAITING_PULL = re.compile(
+    r'container \\?"?(?P<container>[a-z0-9][-a-z0-9.]*)\\?"?(?: in pod \\?"?(?P<pod>[a-z0-9]'
+    r'[-a-z0-9.]*)\\?"?)? is waiting to start: (?:(?P<image>\S+) can\'t be pulled|image can\'t be'
+    r" pulled|trying and failing to pull image|(?P<status>ErrImagePull|ImagePullBackOff))"
+)
 _INSPECT_FAILED = re.compile(r"Failed to inspect image " + _IMG + r":\s*(?P<message>.*)", re.S)
 _NEVER_PULL = re.compile(
     r"Container image " + _IMG + r" is not present with pull policy of Never", re.I
@@ -751,6 +757,15 @@ def _explain(text: str, records: list[Record], pods: list[Pod]) -> Explanation:
             f.add_status("ImagePullBackOff")
             if m["message"]:
                 f.add_message(_trim(m["message"]))
+            matched_any = True
+        m = _WAITING_PULL.search(rec.text)
+        if m:
+            pod = rec.pod
+            if m["pod"] and not pod.name:
+                pod.name = m["pod"]
+            f = failure(pod, m["image"], rec)
+            f.container = f.container or m["container"]
+            f.add_status(m["status"] or "ErrImagePull")
             matched_any = True
         m = _INSPECT_FAILED.search(rec.text)
         if m:

@@ -372,3 +372,11 @@ def test_a_waiting_message_of_a_newer_kubelet_carries_the_cause():
     }
     [failure] = explain(json.dumps(pod)).failures
     assert (failure.container, failure.cause.id) == ("web", "unauthorized")
+
+
+def test_kubectl_logs_on_a_container_waiting_for_its_image_is_a_pull_failure():
+    text = (
+        'container "upload" in pod "upload" is waiting to start: trying and failing to pull image'
+    )
+    [failure] = explain(text).failures
+    assert (failure.pod.name, failure.container, failure.cause) == ("upload", "upload", None)
