@@ -606,10 +606,13 @@ def _scrub(text: str) -> str:
 
 
 def _unpath(token: re.Match) -> str:
-    """A path or URL token goes; a word with a slash that is the runtime's own stays."""
+    """A path or URL token goes; a word with a slash that is the runtime's own stays, and a
+    registry URL leaves what it pointed at (a blob is a layer, a manifest is the tag's)."""
     word = token[0]
     if "/" not in word or word.lower().strip(":,.") in _KEPT_WORDS:
         return word
+    if "/v2/" in word and "/blobs/" in word:
+        return " <blob> "
     return " "
 
 
