@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cache
 
 
 class Severity(str, Enum):
@@ -32,6 +33,8 @@ class Cause:
     cause: str
     fixes: Mapping[str, str] = field(default_factory=dict)  # flavor -> fix template
     patterns: tuple[str, ...] = ()  # regexes that recognise this cause in kubelet/runtime text
+    # Weaker evidence: these name the cause only when no row's `patterns` match the text.
+    fallback: tuple[str, ...] = ()
     # flavor -> command that shows the cause for yourself (used by `explain`)
     confirm: Mapping[str, str] = field(default_factory=dict)
     # Causes that follow from this one for the same image use: the checks report this one
@@ -99,6 +102,9 @@ CATALOG: dict[str, Cause] = {
                 r"couldn't parse image (?:name|reference)",
                 r"invalid reference format",
                 r"repository name must be lowercase",
+                r"short-name \S+ did not resolve",
+                r"did not resolve to an alias",
+                r"no registries configured while trying to pull an unqualified image",
             ),
             confirm={
                 "default": "kubectl get pod {pod} -n {namespace} -o yaml | pullgate check"
@@ -135,6 +141,11 @@ CATALOG: dict[str, Cause] = {
                 r"repository does not exist",
                 r"manifest for .* not found",
                 r"name unknown",
+                r"404 Not Found",
+                r"HTTP 404\b",
+                r"\b(?:status|code)\W+404\b",
+                r"no such image",
+                r"does not exist",
             ),
             confirm={
                 "acr": "az acr repository show-tags --name {acr} --repository {repository}"
@@ -161,9 +172,11 @@ CATALOG: dict[str, Cause] = {
                 r"no match for platform",
                 r"no matching manifest for",
                 r"image operating system .* cannot be used on this platform",
-                r"exec format error",
                 r"no image found in (?:manifest list|image index) for architecture",
                 r"does not match the specified platform",
+                r"no supported platform found",
+                r"container operating system does not match the host operating system",
+                r"choosing (?:an )?image (?:instance|from manifest list)",
             ),
             confirm={
                 "default": "docker buildx imagetools inspect {resolved}; kubectl get nodes -L"
@@ -223,6 +236,22 @@ CATALOG: dict[str, Cause] = {
                 r"denied: denied",
                 r"permission_denied",
                 r"authorization token has expired",
+                r"resource is denied",
+                r"is not authorized",
+                r"authorization failed",
+                r"invalid username/password",
+                r"unauthorized to access repository",
+                r"Permission\s.*?denied on resource",
+                r"do not have permission",
+                r":\s*denied\b",
+                r"\bdenied: ",
+                r"requesting bearer token",
+                r"failed to find supported auth scheme",
+                r"did not include a token",
+                r"does not match bearer token",
+                r"\b(?:status|code)\W+40[13]\b",
+                r"\bHTTP 40[13]\b",
+                r"\b40[13]\b.{0,4}(?:Unauthorized|Forbidden)",
             ),
             confirm={
                 "acr": "az aks check-acr -g {resource_group} -n {cluster} --acr {registry}",
@@ -259,6 +288,11 @@ CATALOG: dict[str, Cause] = {
                 r"rate limit",
                 r"TOOMANYREQUESTS",
                 r"rate exceeded",
+                r"\b(?:status|code|error)\W+429\b",
+                r"\bHTTP 429\b",
+                r"\b429\W+Too Many Requests",
+                r"Too Many Requests",
+                r"HAP429",
             ),
             confirm={
                 "dockerhub": "From a node (same egress IP): TOKEN=$(curl -s"
@@ -364,6 +398,19 @@ CATALOG: dict[str, Cause] = {
                 r"proxyconnect tcp",
                 r"connection timed out",
                 r"Client\.Timeout exceeded",
+                r"request canceled",
+                r"handshake timeout",
+                r"host is unreachable",
+                r"broken pipe",
+            ),
+            fallback=(
+                r"timed? ?out",
+                r"dial tcp",
+                r"proxyconnect",
+                r"failed to do request",
+                r"pinging (?:container|docker) registry",
+                r"error connecting to proxy",
+                r"connectex",
             ),
             confirm={
                 "default": "kubectl debug node/{node} -it --image=busybox:1.36 -- wget -T 5 -O"
@@ -407,6 +454,10 @@ CATALOG: dict[str, Cause] = {
                 r"certificate signed by unknown authority",
                 r"CERTIFICATE_VERIFY_FAILED",
                 r"tls: ",
+                r"certificate verify failed",
+                r"self[- ]signed certificate",
+                r"unable to get local issuer certificate",
+                r"SSL routines",
             ),
             confirm={
                 "default": "openssl s_client -connect {registry_host_port} -servername"
@@ -456,12 +507,17 @@ CATALOG: dict[str, Cause] = {
                 " /etc/containerd/certs.d/{registry_host}/hosts.toml with"
                 ' server = "http://{registry_host}" and [host."http://{registry_host}"]'
                 ' capabilities = ["pull", "resolve"] (config_path ='
-                ' "/etc/containerd/certs.d" in containerd\'s config.toml); CRI-O: insecure ='
-                " true for it in registries.conf. Or serve it over TLS. Then run pullgate with"
-                " --insecure-registry {registry_host} (or insecure-registries: in"
-                " .pullgate.yaml).",
+                ' "/etc/containerd/certs.d" in containerd\'s config.toml); CRI-O: [[registry]]'
+                ' location = "{registry_host}" insecure = true in'
+                " /etc/containers/registries.conf; Docker: insecure-registries in"
+                " /etc/docker/daemon.json. Or serve it over TLS. Then run pullgate with"
+                " --insecure-registry {registry_host} (for a loopback registry also"
+                " insecure-registries: in .pullgate.yaml).",
             },
-            patterns=(r"server gave HTTP response to HTTPS client",),
+            patterns=(
+                r"server gave HTTP response to HTTPS client",
+                r"first record does not look like a TLS handshake",
+            ),
             confirm={
                 "default": "curl -sS -o /dev/null -w '%{{http_code}}\\n' http://{registry_host}/v2/"
                 " (answers) and curl -sSI https://{registry_host}/v2/ (fails)",
@@ -491,10 +547,139 @@ CATALOG: dict[str, Cause] = {
                 r"Service Unavailable",
                 r"Bad Gateway",
                 r"unexpected http code: 5\d\d",
+                r"Gateway Time-?out",
+                r"\b(?:status|code)\W+5\d\d\b",
+                r"\bHTTP 5\d\d\b",
+                r"invalid character '<' looking for beginning of value",
+                r"<html|<!DOCTYPE",
+                r"\b50[234]\b",
             ),
             confirm={
                 "default": "curl -sS -o /dev/null -w '%{{http_code}}\\n'"
                 " {scheme}://{registry_host}/v2/",
+            },
+        ),
+        Cause(
+            id="corrupt-layer",
+            severity=Severity.ERROR,
+            title="Downloaded layer is corrupt",
+            status="ErrImagePull",
+            signature=_PULL + "rpc error: code = FailedPrecondition desc = failed to pull and"
+            ' unpack image "{resolved}": failed commit on ref "layer-sha256:{digest}":'
+            " unexpected commit digest sha256:{got}, expected sha256:{digest}: failed precondition",
+            meaning="The bytes the node downloaded do not hash to the digest (or size) the manifest"
+            " promised, so the runtime threw the layer away.",
+            cause="A broken mirror, pull-through cache or proxy that truncates or rewrites blobs, a"
+            " registry whose storage lost part of a blob, or a damaged content store on the node.",
+            fixes={
+                "default": "Pull it from the origin, past any mirror: crictl pull {resolved} on the"
+                " node; if that works, purge the mirror's copy of the blob. If every node fails,"
+                " re-push the image. On one node only: crictl rmi {resolved} (containerd: ctr -n"
+                " k8s.io content prune references) and let the kubelet pull again.",
+            },
+            patterns=(
+                r"failed commit on ref",
+                r"unexpected commit (?:digest|size)",
+                r"failed size validation",
+                r"filesystem layer verification failed",
+                r"short read: expected \d+ bytes",
+                r"[Dd]igest did not match",
+                r"does not match (?:the )?(?:provided |expected )?(?:manifest )?digest",
+                r"digest mismatch",
+                r"(?:content|size) mismatch",
+                r"does not match config's DiffID",
+                r"wrong diff id",
+                r"(?:failed to copy|download failed after attempts=\d+|happened during read"
+                r"|writing blob|fetching blob|reading blob)\b.*unexpected EOF",
+                r"(?:Downloading|Download complete|Extracting|Verifying Checksum)\b"
+                r".*unexpected EOF",
+                r"failed to verify (?:layer|blob|digest)",
+                r"failed to register layer",
+                r"failed to extract layer",
+                r"failed to prepare extraction",
+                r"missing parent bucket",
+                r"locking ref|locked: unavailable",
+                r"failed to unpack image on snapshotter",
+                r"error (?:committing the finished image|adding layer with blob)",
+                r"content at\s+<blob>",
+                r"blob unknown",
+                r"unknown blob",
+            ),
+            confirm={
+                "default": "kubectl debug node/{node} -it --image=busybox:1.36 -- chroot /host"
+                " crictl pull {resolved} (compare with a pull that bypasses the mirror)",
+            },
+        ),
+        Cause(
+            id="disk",
+            severity=Severity.ERROR,
+            title="Node out of disk while pulling",
+            status="ErrImagePull",
+            signature=_PULL + 'failed to pull and unpack image "{resolved}": failed to extract'
+            " layer sha256:{digest}: write /var/lib/containerd/...: no space left on device:"
+            " unknown",
+            meaning="The node ran out of space (or inodes) while it downloaded or unpacked the"
+            " image.",
+            cause="The image store (/var/lib/containerd, /var/lib/docker, /var/lib/containers)"
+            " is full: image garbage collection starts only above the kubelet's"
+            " imageGCHighThresholdPercent, large images and container logs share the disk, and"
+            " ephemeral storage is not reserved.",
+            fixes={
+                "default": "Free the node's image store (crictl rmi --prune on {node}), then give"
+                " it room: a larger OS disk, imageGCHighThresholdPercent /"
+                " imageGCLowThresholdPercent lower in the kubelet config, ephemeral-storage"
+                " requests and limits on pods; or"
+                " a smaller image.",
+            },
+            patterns=(
+                r"no space left on device",
+                r"disk quota exceeded",
+                r"not enough space on the disk",
+                r"There is not enough space",
+                r"insufficient (?:disk )?space",
+                r"ENOSPC",
+                r"input/output error",
+            ),
+            confirm={
+                "default": "kubectl describe node {node} | grep -A5 -i -e DiskPressure -e"
+                " ephemeral-storage; kubectl debug node/{node} -it --image=busybox:1.36 -- df -h"
+                " /host/var/lib",
+            },
+        ),
+        Cause(
+            id="pull-timeout",
+            severity=Severity.ERROR,
+            title="Pull timed out mid-download",
+            status="ErrImagePull",
+            signature=_PULL + "rpc error: code = Canceled desc = failed to pull and unpack image"
+            ' "{resolved}": failed to copy: httpReadSeeker: failed open: ...: context canceled',
+            meaning="The pull started (the registry answered) but did not finish in time: the"
+            " kubelet or the runtime gave up in the middle of the download.",
+            cause="A very large image, a slow registry or mirror, or a thin path to it; the"
+            " kubelet's runtime-request-timeout (2m) or image-pull-progress-deadline (dockershim,"
+            " 1m without progress) ended the pull.",
+            fixes={
+                "default": "Make the image smaller or move it closer (a registry or pull-through"
+                " cache in the cluster's region); pre-pull large images (a DaemonSet that pulls"
+                " them); raise the kubelet's runtime-request-timeout (or"
+                " image-pull-progress-deadline with dockershim) if the path is just slow.",
+            },
+            patterns=(
+                r"because of no progress",
+                r"image pull progress deadline",
+                r"code = Canceled desc = (?:.*\bcontext canceled|context canceled)",
+                r"code = DeadlineExceeded desc = context deadline exceeded\W*$",
+                r"^\W*(?:rpc error: )?(?:code = \w+ desc = )?context deadline exceeded\W*$",
+                r"(?:failed to copy|httpReadSeeker|fetching blob|writing blob|reading blob"
+                r"|read tcp \S+).*context (?:canceled|deadline exceeded)",
+                r"stream error: .*CANCEL",
+                r"desc = context canceled\W*$",
+            ),
+            fallback=(r"code = Canceled\b", r"context canceled"),
+            confirm={
+                "default": "kubectl get events -n {namespace} --field-selector"
+                " involvedObject.name={pod} (how long each Pulling lasted); docker buildx"
+                " imagetools inspect {resolved} (the image's size)",
             },
         ),
         Cause(
@@ -1006,12 +1191,25 @@ def cause(cause_id: str) -> Cause:
 
 
 def match_text(text: str) -> Cause | None:
-    """The first error cause whose Events patterns occur in `text` (most specific first)."""
-    for cause_id in _MATCH_ORDER:
-        c = CATALOG[cause_id]
-        if any(re.search(p, text, re.IGNORECASE) for p in c.patterns):
-            return c
+    """The first error cause whose Events patterns occur in `text` (most specific first).
+
+    Only when no row's patterns match do the rows' weaker `fallback` patterns get a say.
+    """
+    for kind in ("patterns", "fallback"):
+        for cause_id in _MATCH_ORDER:
+            combined = _combined(cause_id, kind)
+            if combined is not None and combined.search(text):
+                return CATALOG[cause_id]
     return None
+
+
+@cache
+def _combined(cause_id: str, kind: str) -> re.Pattern | None:
+    """One regex per row and kind: a text is scanned once per row, not once per pattern."""
+    patterns = getattr(CATALOG[cause_id], kind)
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
 
 
 # Specific signatures before generic ones: "no match for platform ... not found" is a platform
@@ -1024,6 +1222,8 @@ _MATCH_ORDER = (
     "service-account-missing",
     "unschedulable",
     "platform-mismatch",
+    "disk",
+    "corrupt-layer",
     "rate-limited",
     "plain-http",
     "tls",
@@ -1031,5 +1231,6 @@ _MATCH_ORDER = (
     "unauthorized",
     "tag-not-found",
     "registry-error",
+    "pull-timeout",
     "unreachable",
 )

@@ -670,8 +670,8 @@ def _read_source(source: str) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-@main.command("explain", short_help="Name the cause of a live pull failure from kubectl output.")
-@click.argument("source", required=False, default="-", metavar="[FILE|-]")
+@main.command("explain", short_help="Name the cause of pull failures: kubectl output or live.")
+@click.argument("source", required=False, metavar="[FILE|-]")
 @click.option(
     "--format",
     "fmt",
@@ -680,20 +680,134 @@ def _read_source(source: str) -> str:
     show_default=True,
     help="Output format.",
 )
-def explain_command(source: str, fmt: str) -> None:
-    """Name the cause of a live image-pull failure from kubectl output.
+@grouped(
+    "Cluster (live)",
+    (
+        opt(
+            "--kubeconfig",
+            type=click.Path(dir_okay=False),
+            callback=_named_file,
+            metavar="FILE",
+            help="Read the pods failing to pull now from this kubeconfig's cluster, read-only"
+            " (--context alone uses $KUBECONFIG, else ~/.kube/config).",
+        ),
+        opt("--context", "kube_context", help="Kubeconfig context of the cluster to read."),
+        opt(
+            "--namespace",
+            "-n",
+            help="Namespace of the pods to read [default: the context's, else default].",
+        ),
+        opt(
+            "--all-namespaces",
+            "-A",
+            "all_namespaces",
+            is_flag=True,
+            help="Read the pods of every namespace.",
+        ),
+    ),
+)
+@grouped("Registry (for the live re-check)", (*REGISTRY_OPTIONS, CONFIG))
+def explain_command(
+    source: str | None,
+    fmt: str,
+    kubeconfig: str | None,
+    kube_context: str | None,
+    namespace: str | None,
+    all_namespaces: bool,
+    concurrency: int | None,
+    timeout: float | None,
+    deadline: float | None,
+    insecure: tuple[str, ...],
+    ca_file: str | None,
+    docker_config: str | None,
+    config_path: str | None,
+) -> None:
+    """Name the cause of image-pull failures: from kubectl output, or live from a cluster.
 
     Reads `kubectl describe pod`, `kubectl get events`, `kubectl get pods`, a Pod or Event as
     YAML/JSON, or a bare runtime message from FILE or stdin (-), and prints for each pull failure
     the cause table row, the image, the container, and the commands to confirm and to fix it.
 
-    Exit 0 when the text shows no pull failure, 1 when it shows one, 2 when it cannot be read.
+    With --kubeconfig or --context it reads the pods failing to pull right now (and their
+    events) in the namespace (-n) or all (-A), explains each, re-checks each image as that pod's
+    kubelet would pull it (its pull secrets, its node's platform), and groups the pods by shared
+    root cause. The registry options apply to that re-check.
+
+    Exit 0 when no pull failure is shown, 1 when one is, 2 when the input cannot be read.
     """
+    if kubeconfig or kube_context:
+        if source is not None:
+            raise UsageProblem("give either FILE|- or --kubeconfig/--context, not both")
+        if namespace and all_namespaces:
+            raise UsageProblem("give either --namespace or --all-namespaces, not both")
+        settings = _explain_registry_settings(
+            concurrency, timeout, deadline, insecure, ca_file, docker_config, config_path
+        )
+        failing = _explain_cluster(
+            kubeconfig, kube_context, namespace, all_namespaces, fmt, settings
+        )
+        sys.exit(EXIT_FAIL if failing else EXIT_PASS)
+    if namespace or all_namespaces:
+        raise UsageProblem("--namespace and --all-namespaces need --kubeconfig or --context")
     from gate.explain import explain, to_json, to_text
 
-    result = explain(_read_source(source))
+    result = explain(_read_source(source or "-"))
     click.echo(to_json(result) if fmt == "json" else to_text(result), nl=False)
     sys.exit(EXIT_FAIL if result.failures else EXIT_PASS)
+
+
+def _explain_registry_settings(
+    concurrency: int | None,
+    timeout: float | None,
+    deadline: float | None,
+    insecure: tuple[str, ...],
+    ca_file: str | None,
+    docker_config: str | None,
+    config_path: str | None,
+) -> dict:
+    from gate.config import ConfigError, find_config, load_config
+
+    try:
+        config = load_config(find_config(config_path))
+    except ConfigError as exc:
+        raise UsageProblem(str(exc)) from None
+    return registry_settings(
+        config, concurrency, timeout, deadline, insecure, ca_file, docker_config
+    )
+
+
+def _explain_cluster(
+    kubeconfig: str | None,
+    kube_context: str | None,
+    namespace: str | None,
+    all_namespaces: bool,
+    fmt: str,
+    settings: dict,
+) -> bool:
+    """The live report; True when some pod is failing to pull."""
+    from gate.cluster.api import LiveCluster
+    from gate.cluster.failing import fleet_report, recheck, to_json, to_text
+    from gate.cluster.state import ClusterError
+    from gate.registry.credentials import CredentialError
+    from gate.runner import CheckOptions
+
+    try:
+        view = LiveCluster(kubeconfig, kube_context, keep_credentials=True)
+    except ClusterError as exc:
+        raise UsageProblem(str(exc)) from None
+    try:
+        scope_ns = None if all_namespaces else (namespace or view.context_namespace or "default")
+        scope = "all namespaces" if scope_ns is None else f"namespace {scope_ns}"
+        pods, events = view.pods(scope_ns), view.events(scope_ns)
+        report = fleet_report(pods, events, scope)
+        options = CheckOptions(paths=("-",), **settings)
+        report.rechecks = recheck(view, pods, report.failing, options)
+    except (ClusterError, CredentialError) as exc:
+        raise UsageProblem(str(exc)) from None
+    finally:
+        view.close()
+    click.echo(to_json(report) if fmt == "json" else to_text(report), nl=False)
+    return bool(report.failing)
 
 
 @main.command("pin", short_help="Pin image tags to their digests (diff, or --write).")

@@ -19,6 +19,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import yaml
 
@@ -34,7 +35,19 @@ UNAUTHORIZED_WHO = (
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _IMG = r'\\?"(?P<image>[^"\\\s]+)\\?"'
 _FAILED_PULL = re.compile(r"Failed to pull image " + _IMG + r":?\s*(?P<message>.*)", re.S)
-_BACKOFF_PULL = re.compile(r"Back-?off pulling image " + _IMG, re.I)
+# Kubelets since 1.30 add the last pull error to the back-off message.
+_BACKOFF_PULL = re.compile(
+    r"Back-?off pulling image " + _IMG + r"(?::\s*(?:(?:ErrImagePull|ImagePullBackOff):\s*)?"
+    r"(?P<message>\S.*))?",
+    re.I,
+)
+# `kubectl logs` (and tools that wrap it) on a container that never started.
+_WAITING_PULL = re.compile(
+    r'container \\?"?(?P<container>[a-z0-9][-a-z0-9.]*)\\?"?(?: in pod \\?"?(?P<pod>[a-z0-9]'
+    r'[-a-z0-9.]*)\\?"?)? is waiting to start: (?:(?P<image>\S+) can\'t be pulled|image can\'t be'
+    r" pulled|trying and failing to pull image|(?P<status>ErrImagePull|ImagePullBackOff))"
+)
+_INSPECT_FAILED = re.compile(r"Failed to inspect image " + _IMG + r":\s*(?P<message>.*)", re.S)
 _NEVER_PULL = re.compile(
     r"Container image " + _IMG + r" is not present with pull policy of Never", re.I
 )
@@ -51,6 +64,15 @@ _CRASH = re.compile(r"Back-off restarting failed container(?: (?P<container>[a-z
 _SECRET_MISSING = re.compile(
     r"Unable to retrieve (?:some )?image pull secrets? \((?P<secrets>[^)]*)\)"
 )
+# Where a runtime's own error begins in an event printed without "Failed to pull image X:".
+_RUNTIME_WORDS = re.compile(
+    r"rpc error: code|Error response from daemon|initializing source docker://"
+    r"|(?:Error )?reading manifest \S+ in |failed to pull and unpack image"
+    r"|failed to resolve reference"
+)
+_SECRET_WARNING = re.compile(
+    r"Unable to retrieve (?:some )?(?:image )?pull secrets?.*?(?:may not succeed\.?|$)", re.M
+)
 _SCHEDULING = re.compile(
     r"FailedScheduling\s+(?:\S+\s+)*?(?P<message>\d+/\d+ nodes are available.*)"
 )
@@ -64,15 +86,113 @@ _PULL_CONTEXT = re.compile(
     r"rpc error|failed to pull|pull and unpack|failed to resolve reference|reading manifest"
     r"|/v2/|pulling image|Error response from daemon|pull access denied|ErrImagePull"
     r"|ImagePullBackOff|toomanyrequests|no matching manifest|no match for platform"
-    r"|pinging (?:container|docker) registry|InvalidImageName|ErrImageNeverPull",
+    r"|pinging (?:container|docker) registry|InvalidImageName|ErrImageNeverPull"
+    r"|failed commit on ref|size validation|layer verification failed|failed to register layer"
+    r"|failed to extract layer|download failed after|initializing source|choosing image"
+    r"|sandbox image|failed pulling image|manifest unknown|manifest for \S+ not found"
+    r"|HTTP response to HTTPS client|error pulling image|Pulling from |Pulling fs layer"
+    r"|docker pull|crictl pull|ctr (?:-n \S+ )?(?:image|i) pull|podman pull|no progress for"
+    r"|no supported platform|writing blob|fetching blob|copying system image"
+    r"|no image found in|manifest digest|digest did not match|failed to authorize"
+    r"|failed to fetch (?:anonymous|oauth) token|image pull failed|trying to pull|pull repository"
+    r"|httpReadSeeker|failed to copy|unexpected status (?:code|from)|couldn't parse image"
+    r"|invalid reference format|short-name|unqualified image|downloadArtifacts|proxyconnect"
+    r"|dial tcp|x509|TLS handshake|no basic auth credentials|registry endpoint"
+    r"|\bmanifest\b|\bregistry\b|\bblobs?\b|\blayers?\b|Downloading|Download complete"
+    r"|Verifying Checksum|Pull complete|requested access to the resource|authentication required"
+    r"|status code \d{3}|remote image|bearer token|read tcp \S+->\S+:443|too many requests",
     re.I,
 )
+# kubelet journal lines (structured logging), after unescaping:
+#   "Error syncing pod, skipping" err="failed to "StartContainer" for "x" with ErrImagePull: "..."
+#   "Failed to pull image" err="rpc error: ..." image="x"
+_SYNC_PULL = re.compile(
+    r'with (?P<status>ErrImagePull|ImagePullBackOff|InvalidImageName|ErrImageNeverPull): "?'
+    r'(?P<message>.*?)"*\s*(?:pod="|podUID=|$)',
+    re.S,
+)
+_LOGGED_PULL = re.compile(
+    r"(?:Failed to pull image|PullImage from image service failed|Failed to pull"
+    r' image for container)"?\s+err="(?P<message>.*?)"\s+image="(?P<image>[^"\s]+)"',
+    re.S,
+)
+# The pod sandbox (pause) image: containerd and CRI-O pull it themselves, dockershim asked Docker.
+_SANDBOX_PULL = re.compile(
+    r"(?:failed to get sandbox image|failed pulling image|failed to pull image)"
+    r' \\?"(?P<image>[^"\\\s]+)\\?":\s*(?P<message>.*)',
+    re.S,
+)
+_SANDBOX_CONTEXT = re.compile(r"FailedCreatePodSandBox|create pod sandbox|RunPodSandbox", re.I)
+_CURLY = str.maketrans(
+    {
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u201f": '"',
+        "\u2033": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
+        "\u00a0": " ",
+        "\u2009": " ",
+        "\u202f": " ",
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2026": "...",
+    }
+)
+_BOX_SIDE = "\u2502\u2503\u2551\u250a\u250b\u2506\u2507\u254e\u254f|"
+_BOX_CHARS = re.compile("[\u2500-\u257f]")
+_ESCAPED_QUOTE = re.compile(r'\\+"')
+_UNICODE_ESCAPE = re.compile(r"\\+u([0-9a-fA-F]{4})")
 _AGGREGATE_SPLIT = re.compile(
     r",\s+(?=rpc error:|failed to pull and unpack image|Error response from daemon"
     r"|Error reading manifest|reading manifest|initializing source)"
 )
-_QUOTED = re.compile(r'\\?"[^"]*\\?"')
-_PATHLIKE = re.compile(r"[^\s/]*/\S*")
+# Only quoted names (no spaces) are taken out: a quoted sentence is the runtime's own words, e.g.
+# the JSON-escaped message of a Docker daemon.
+# Texts that look like pull trouble and are not: the image is on the node (or no pull was due).
+_NOT_PULLS = (
+    (
+        "config-error",
+        re.compile(
+            r"CreateContainerConfigError|couldn't find key \S+ in (?:Secret|ConfigMap)"
+            r"|Error: (?:secrets?|configmaps?) \\?\"[^\"\\]+\\?\" not found",
+            re.I,
+        ),
+        "CreateContainerConfigError: the image is there; a Secret, ConfigMap or key the container"
+        " reads (env, envFrom, volumes) is missing. This is not an image pull problem.",
+        "kubectl describe pod <pod> -n <namespace> | grep -A3 -e Environment -e Mounts",
+    ),
+    (
+        "exec-format",
+        re.compile(r"exec format error", re.I),
+        "exec format error: the image was pulled and started, but its binary is built for another"
+        " CPU architecture than the node's. Not a pull failure: build for the node's platform.",
+        "docker buildx imagetools inspect <image>; kubectl get nodes -L kubernetes.io/arch",
+    ),
+    (
+        "gc-failed",
+        re.compile(r"ImageGCFailed|failed to garbage collect required amount of images", re.I),
+        "ImageGCFailed: the kubelet could not free enough disk by removing unused images; pods"
+        " pull until the disk fills. Not a pull failure yet.",
+        "kubectl describe node <node> | grep -A5 -e DiskPressure -e ephemeral-storage",
+    ),
+    (
+        "pull-secret-warning",
+        re.compile(r"FailedToRetrieveImagePullSecret|Unable to retrieve (?:some )?(?:image )?pull"),
+        "FailedToRetrieveImagePullSecret alone: a pull secret the pod names is missing, but no"
+        " pull failed (the image is present or public). Remove the name or create the secret.",
+        "kubectl get pod <pod> -n <namespace> -o jsonpath='{.spec.imagePullSecrets}'",
+    ),
+)
+_QUOTED = re.compile(r'\\?"[^"\s]*\\?"')
+_TOKEN = re.compile(r"\S+")
+_KEPT_WORDS = {"i/o", "input/output"}  # words with a slash that are a runtime's words, not a path
 _POD_ROW = re.compile(
     r"^(?:(?P<ns>[a-z0-9][-a-z0-9]*)\s+)?(?P<name>[a-z0-9][-a-z0-9.]*)\s+\d+/\d+\s+"
     r"(?P<status>[A-Za-z:]+)\s+\d+"
@@ -85,8 +205,10 @@ _FIELD = re.compile(r"^(?P<indent>\s*)(?P<key>[A-Z][A-Za-z ]*?):(?:\s{2,}(?P<val
 _CONTAINER_NAME = re.compile(r"^\s*(?P<name>[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?):\s*$")
 _EVENT_ROW = re.compile(r"^\s*(?:\S+\s+){0,2}(?:Normal|Warning)\s+[A-Z][A-Za-z]+\b")
 _TABLE_HEADER = re.compile(
-    r"^\s*(?:Type\s+Reason\s+Age|LAST SEEN|NAMESPACE\s+(?:LAST|NAME\s)|NAME\s+READY)"
+    r"^\s*(?:Type\s+Reason\s+Age|LAST SEEN|LASTSEEN|NAMESPACE\s+(?:LAST|NAME\s)|NAME\s+READY)"
 )
+# kubectl < 1.14 `get events` wide rows: LASTSEEN FIRSTSEEN COUNT NAME KIND SUBOBJECT ...
+_OLD_EVENT_ROW = re.compile(r"^\s*\S+\s+\S+\s+\d+\s+(?P<name>[a-z0-9][-a-z0-9.]*)\s+Pod\s")
 _SECTIONS = {
     "Init Containers": "initContainers",
     "Containers": "containers",
@@ -186,6 +308,58 @@ class Explanation:
 def _clean(text: str) -> str:
     text = _ANSI.sub("", text).replace("\r\n", "\n").replace("\r", "\n").replace("\t", "    ")
     return text
+
+
+def normalise(text: str) -> str:
+    """Undo what terminals, loggers and issue trackers did to the runtime's words.
+
+    Curly quotes are folded, escaped quotes (journal lines, JSON-escaped daemon messages) and
+    JSON unicode escapes are undone, and boxed pastes (k9s) lose their borders, with the lines
+    the box wrapped mid-word joined back.
+    """
+    text = text.translate(_CURLY)
+    text = _unbox(text)
+    text = _UNICODE_ESCAPE.sub(lambda m: chr(int(m[1], 16)), text)
+    return _ESCAPED_QUOTE.sub('"', text)
+
+
+def _box_inner(line: str) -> str | None:
+    """The text between a boxed line's borders, or None when the line has no left border.
+
+    k9s pads the text with one space on each side; a line whose text reaches the right padding
+    was wrapped by the box, so the inner text keeps its last character there.
+    """
+    stripped = line.strip()
+    if not stripped or stripped[0] not in _BOX_SIDE:
+        return None
+    inner = stripped[1:]
+    if inner[-1:] not in _BOX_SIDE:
+        return inner + " "
+    inner = inner[:-1]
+    if inner.startswith(" ") and inner.endswith(" ") and len(inner) > 1:
+        inner = inner[1:-1]
+    return inner
+
+
+def _unbox(text: str) -> str:
+    lines = text.split("\n")
+    boxed = [_box_inner(line) for line in lines]
+    if sum(b is not None for b in boxed) < 2:
+        return _BOX_CHARS.sub(" ", text) if _BOX_CHARS.search(text) else text
+    out: list[str] = []
+    wrapped = False  # the previous boxed line filled the box: the next one continues it
+    for line, inner in zip(lines, boxed, strict=True):
+        if inner is None:
+            out.append(_BOX_CHARS.sub(" ", line))
+            wrapped = False
+            continue
+        inner = _BOX_CHARS.sub(" ", inner)
+        if wrapped and out and inner[:1].strip():
+            out[-1] = out[-1] + inner.rstrip()
+        else:
+            out.append(inner.rstrip())
+        wrapped = bool(inner[-1:].strip())
+    return "\n".join(out)
 
 
 def _starts_record(line: str) -> bool:
@@ -339,6 +513,11 @@ def _structured(text: str) -> tuple[list[Record], list[Pod]] | None:
             objects.extend(i for i in items if isinstance(i, dict))
         else:
             objects.append(doc)
+    return _from_objects(objects)
+
+
+def _from_objects(objects: Iterable[dict]) -> tuple[list[Record], list[Pod]] | None:
+    """Records and pods from Pod and Event objects (`kind` set on each)."""
     records: list[Record] = []
     pods: dict[str, Pod] = {}
     for obj in objects:
@@ -354,7 +533,7 @@ def _structured(text: str) -> tuple[list[Record], list[Pod]] | None:
                 key, Pod(name=involved.get("name"), namespace=involved.get("namespace"))
             )
             sub = _SUBOBJECT.search(str(involved.get("fieldPath") or ""))
-            message = str(obj.get("message") or "")
+            message = normalise(str(obj.get("message") or ""))
             line = f"{obj.get('reason') or ''} {message}".strip()
             if obj.get("reason") == "FailedScheduling":
                 pod.unscheduled = message
@@ -400,7 +579,7 @@ def _pod_object(obj: dict) -> Pod:
             c.image = c.image or s.get("image")
             waiting = (s.get("state") or {}).get("waiting") or {}
             c.reason = waiting.get("reason") or c.reason
-            c.message = waiting.get("message") or c.message
+            c.message = normalise(waiting.get("message") or "") or c.message
             last = (s.get("lastState") or {}).get("terminated") or {}
             c.last_reason = last.get("reason") or c.last_reason
     for cond in status.get("conditions") or []:
@@ -423,9 +602,21 @@ def _trim(message: str) -> str:
 def _scrub(text: str) -> str:
     """Remove quoted names and paths so that a name cannot look like a cause."""
     text = _QUOTED.sub(" ", text)
-    return _PATHLIKE.sub(lambda m: m[0] if m[0].lower().strip(":,") == "i/o" else " ", text)
+    return _TOKEN.sub(_unpath, text)
 
 
+def _unpath(token: re.Match) -> str:
+    """A path or URL token goes; a word with a slash that is the runtime's own stays, and a
+    registry URL leaves what it pointed at (a blob is a layer, a manifest is the tag's)."""
+    word = token[0]
+    if "/" not in word or word.lower().strip(":,.") in _KEPT_WORDS:
+        return word
+    if "/v2/" in word and "/blobs/" in word:
+        return " <blob> "
+    return " "
+
+
+@lru_cache(maxsize=4096)  # kubelets repeat one message per attempt and per pod
 def classify(message: str) -> tuple[Cause | None, tuple[str, ...]]:
     """The catalog row for a runtime message, and the other rows an aggregate also shows.
 
@@ -441,8 +632,50 @@ def classify(message: str) -> tuple[Cause | None, tuple[str, ...]]:
             found.append(row.id)
     if not found:
         return None, ()
-    primary = "tag-not-found" if {"tag-not-found", "unauthorized"} <= set(found) else found[0]
-    return CATALOG[primary], tuple(c for c in found if c != primary)
+    return CATALOG[_primary(found)], tuple(c for c in found if c != _primary(found))
+
+
+def _primary(found: list[str]) -> str:
+    """The cause of an aggregate: a try that got in and found no such tag (or no build for the
+    platform) beats a refused one, and a refusal beats a server error of another try."""
+    if "unauthorized" in found:
+        answered = [c for c in found if c in ("tag-not-found", "platform-mismatch")]
+        return answered[0] if answered else "unauthorized"
+    return found[0]
+
+
+def _tight(text: str) -> str:
+    """Lines joined without a space where a line was cut at the terminal's width."""
+    lines = [line for line in text.split("\n") if line.strip()]
+    return _join(lines)[1] if lines else ""
+
+
+def _pull_message(rec: Record) -> tuple[str | None, str, str] | None:
+    """(image, status, runtime message) of a failed pull in a record, in any of its forms."""
+    candidates: list[tuple[str | None, str, str]] = []
+    for source in (rec.text, rec.tight):
+        m = _FAILED_PULL.search(source)
+        if m:
+            candidates.append((m["image"], "ErrImagePull", _trim(m["message"])))
+            continue
+        m = _LOGGED_PULL.search(source)
+        if m:
+            candidates.append((m["image"], "ErrImagePull", m["message"].strip()))
+            continue
+        m = _SYNC_PULL.search(source)
+        if m and m["status"] != "ImagePullBackOff":
+            message = m["message"].strip().strip('"')
+            candidates.append((image_in(message), m["status"], message))
+            continue
+        m = _SANDBOX_PULL.search(source)
+        if m and _SANDBOX_CONTEXT.search(source):
+            candidates.append((m["image"], "ErrImagePull", _trim(m["message"])))
+    if not candidates:
+        return None
+    for candidate in candidates:
+        if classify(candidate[2])[0] is not None:
+            return candidate
+    return candidates[0]
 
 
 def image_in(message: str) -> str | None:
@@ -481,11 +714,25 @@ def image_in(message: str) -> str | None:
 def explain(text: str) -> Explanation:
     text = _clean(text)
     parsed = _structured(text)
+    if parsed is None:
+        text = normalise(text)
     records, pods = parsed if parsed is not None else _records(text)
+    return _explain(text, records, pods)
+
+
+def explain_objects(objects: Iterable[dict]) -> Explanation:
+    """The explanation of Pod and Event objects as the kube API returns them."""
+    parsed = _from_objects(objects)
+    records, pods = parsed if parsed is not None else ([], [])
+    return _explain("", records, pods)
+
+
+def _explain(text: str, records: list[Record], pods: list[Pod]) -> Explanation:
     failures: dict[tuple[str, str | None], Failure] = {}
     pulling: dict[tuple[str, str], Pod] = {}
     pulled: set[tuple[str, str]] = set()
     crashes: dict[tuple[str, str | None], Pod] = {}
+    orphans: dict[str, list[str]] = {}  # pod -> runtime errors printed without "Failed to pull"
     matched_any = False
 
     def failure(pod: Pod, image: str | None, record: Record | None = None) -> Failure:
@@ -497,16 +744,37 @@ def explain(text: str) -> Explanation:
         return item
 
     for rec in records:
-        for source in (rec.text, rec.tight):
-            m = _FAILED_PULL.search(source)
-            if m:
-                f = failure(rec.pod, m["image"], rec)
-                f.add_status("ErrImagePull")
-                f.add_message(_trim(m["message"]))
-                matched_any = True
-                break
+        found = _pull_message(rec)
+        if found is not None:
+            image, status, message = found
+            f = failure(rec.pod, image, rec)
+            f.add_status(status)
+            f.add_message(message)
+            matched_any = True
+        else:
+            loose = _RUNTIME_WORDS.search(rec.text)
+            if loose and not _BACKOFF_PULL.search(rec.text):
+                orphans.setdefault(rec.pod.key, []).append(_trim(rec.text[loose.start() :]))
         for m in _BACKOFF_PULL.finditer(rec.text):
-            failure(rec.pod, m["image"], rec).add_status("ImagePullBackOff")
+            f = failure(rec.pod, m["image"], rec)
+            f.add_status("ImagePullBackOff")
+            if m["message"]:
+                f.add_message(_trim(m["message"]))
+            matched_any = True
+        m = _WAITING_PULL.search(rec.text)
+        if m:
+            pod = rec.pod
+            if m["pod"] and not pod.name:
+                pod.name = m["pod"]
+            f = failure(pod, m["image"], rec)
+            f.container = f.container or m["container"]
+            f.add_status(m["status"] or "ErrImagePull")
+            matched_any = True
+        m = _INSPECT_FAILED.search(rec.text)
+        if m:
+            f = failure(rec.pod, m["image"], rec)
+            f.add_status("ImageInspectError")
+            f.add_message(_trim(m["message"]))
             matched_any = True
         for m in _NEVER_PULL.finditer(rec.text):
             f = failure(rec.pod, m["image"], rec)
@@ -546,7 +814,11 @@ def explain(text: str) -> Explanation:
                 f = failure(pod, c.image)
                 status = f"Init:{reason}" if c.kind == "initContainers" else reason
                 f.add_status(status)
-                if c.message and not c.message.lower().startswith("back-off pulling"):
+                backoff = _BACKOFF_PULL.match(c.message or "")
+                if backoff is not None:  # newer kubelets append the last pull error
+                    if backoff["message"]:
+                        f.add_message(backoff["message"])
+                elif c.message:
                     f.add_message(c.message)
                 matched_any = True
             elif reason == "CrashLoopBackOff":
@@ -561,15 +833,29 @@ def explain(text: str) -> Explanation:
                 crashes[(pod.key, None)] = pod
 
     structured_input = any(p.name or p.containers or p.statuses for p in pods)
-    quiet = not (pulling or pulled or crashes or structured_input)
-    if not matched_any and quiet and _PULL_CONTEXT.search(text):
-        cause, _ = classify(text)
+    not_pulls = _not_a_pull(text)
+    # A missing pull secret often comes with the refused pull itself: it does not silence it.
+    silencing = [o for o in not_pulls if o.state != "pull-secret-warning"]
+    quiet = not (pulling or pulled or crashes or structured_input or silencing)
+    # A bare runtime message is a short paste: only its head is read (bounded work on any input).
+    head = _SECRET_WARNING.sub(" ", text[:MAX_MESSAGE_CHARS])  # a warning, not the pull's words
+    if not matched_any and quiet and _PULL_CONTEXT.search(head):
+        spaced = " ".join(head.split())
+        tight = _tight(head)
+        cause, _ = classify(spaced)
+        message = spaced
+        if cause is None:
+            cause, _ = classify(tight)
+            message = tight
         if cause is not None:
             pod = pods[0] if pods else Pod()
-            f = failure(pod, image_in(text))
-            f.add_message(_trim(" ".join(text.split())))
+            f = failure(pod, image_in(message))
+            f.add_message(_trim(message))
 
     for f in failures.values():
+        if not f.messages:  # a Failed event that printed the runtime's words without the prefix
+            for message in orphans.get(f.pod.key, ()):
+                f.add_message(message)
         _attach_container(f)
         if f.container_kind == "initContainers":
             f.statuses = list(dict.fromkeys(f"Init:{s.removeprefix('Init:')}" for s in f.statuses))
@@ -594,7 +880,18 @@ def explain(text: str) -> Explanation:
                 f.cause = CATALOG["invalid-reference"]
 
     observations = _observations(pods, failures, pulling, pulled, crashes)
+    if not failures:
+        observations.extend(not_pulls)
     return Explanation(list(failures.values()), observations)
+
+
+def _not_a_pull(text: str) -> list[Observation]:
+    """What a text without a pull failure shows instead: states that look like one but are not."""
+    found = []
+    for state, pattern, summary, next_step in _NOT_PULLS:
+        if pattern.search(text):
+            found.append(Observation(state, state, summary, next_step))
+    return found
 
 
 def _attach_container(f: Failure) -> None:
@@ -735,6 +1032,9 @@ def fix_context(f: Failure) -> tuple[str, dict[str, object]]:
                 " refused that.",
             }
         )
+    platform = _platform_in(message)
+    if platform:
+        values["missing_platforms"] = values["wanted_platforms"] = platform
     host = re.search(r"lookup ([A-Za-z0-9.-]+)", message)
     if host:
         values["registry_host"] = values["registry_hostname"] = host[1]
@@ -770,6 +1070,21 @@ def fix_context(f: Failure) -> tuple[str, dict[str, object]]:
         )
         flavor = registry_flavor(ref.domain)
     return flavor, values
+
+
+def _platform_in(message: str) -> str | None:
+    """The node platform a runtime found no build for, when its message names one."""
+    m = re.search(r"no matching manifest for (\S+?/\S+?)(?: [\d.]+)? in the manifest", message)
+    if m:
+        return m[1]
+    m = re.search(
+        r'for architecture "?(?P<arch>\w+)"?, variant "?(?P<variant>[\w]*)"?, OS "?(?P<os>\w+)',
+        message,
+    )
+    if m:
+        variant = f"/{m['variant']}" if m["variant"] else ""
+        return f"{m['os']}/{m['arch']}{variant}"
+    return None
 
 
 def describe_failure(f: Failure) -> dict[str, object]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from fault_server import FaultServer
+from hypothesis import settings
 from registry_server import (
     REGISTRY_BINARY,
     Registry,
@@ -138,3 +139,9 @@ def one_verdict_per_root_cause(request: pytest.FixtureRequest, monkeypatch: pyte
     with watch_runs(monkeypatch) as seen:
         yield
     assert not seen, f"two error findings for one root cause: {seen}"
+
+
+# Property tests run on a shared 2-CPU machine beside real registries: a slow example is load,
+# not a defect, so Hypothesis's per-example deadline is off (the examples stay bounded in count).
+settings.register_profile("pullgate", deadline=None)
+settings.load_profile("pullgate")

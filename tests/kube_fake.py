@@ -1,7 +1,8 @@
 """A small HTTPS Kubernetes API server for tests: real API JSON shapes (Node, Namespace,
-ServiceAccount, Secret, their Lists, discovery, /version, `Status` errors), bearer-token auth, a
-self-signed CA, and 403s on chosen reads. Driven in tests through the real `kubernetes` client
-(and kubectl, which it also satisfies) with a kubeconfig that carries the CA and the token.
+ServiceAccount, Secret, Pod, Event, their Lists, discovery, /version, `Status` errors),
+bearer-token auth, a self-signed CA, and 403s on chosen reads. Driven in tests through the real
+`kubernetes` client (and kubectl, which it also satisfies) with a kubeconfig that carries the CA
+and the token.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ _RESOURCES = {  # plural -> (kind, namespaced)
     "namespaces": ("Namespace", False),
     "serviceaccounts": ("ServiceAccount", True),
     "secrets": ("Secret", True),
+    "pods": ("Pod", True),
+    "events": ("Event", True),
 }
 
 
@@ -160,6 +163,108 @@ def pull_secret(ns: str, name: str, auths: dict[str, tuple[str, str]]) -> dict:
     )
 
 
+def pod(
+    ns: str,
+    name: str,
+    node_name: str | None,
+    containers: dict[str, str],
+    waiting: dict[str, tuple[str, str]] | None = None,
+    init_containers: dict[str, str] | None = None,
+    pull_secrets: list[str] = (),
+    service_account_name: str = "default",
+    started: str = CREATED,
+    pull_policy: str = "IfNotPresent",
+) -> dict:
+    """A Pod with its status: containers named in `waiting` wait with (reason, message), the
+    others run (their image pulled, with an imageID)."""
+    waiting = waiting or {}
+
+    def status_of(cname: str, image: str) -> dict:
+        entry: dict = {"name": cname, "image": image, "ready": False, "restartCount": 0}
+        if cname in waiting:
+            reason, message = waiting[cname]
+            entry["imageID"] = ""
+            entry["started"] = False
+            entry["state"] = {
+                "waiting": {"reason": reason, **({"message": message} if message else {})}
+            }
+        else:
+            entry["imageID"] = f"{image.split(':')[0]}@sha256:{'c' * 64}"
+            entry["containerID"] = f"containerd://{'d' * 64}"
+            entry["ready"] = entry["started"] = True
+            entry["state"] = {"running": {"startedAt": started}}
+        return entry
+
+    spec: dict = {
+        "containers": [
+            {"name": c, "image": i, "imagePullPolicy": pull_policy} for c, i in containers.items()
+        ],
+        "serviceAccountName": service_account_name,
+        "restartPolicy": "Always",
+    }
+    if init_containers:
+        spec["initContainers"] = [{"name": c, "image": i} for c, i in init_containers.items()]
+    if node_name:
+        spec["nodeName"] = node_name
+    if pull_secrets:
+        spec["imagePullSecrets"] = [{"name": n} for n in pull_secrets]
+    phase = "Pending" if waiting else "Running"
+    status: dict = {
+        "phase": phase,
+        "startTime": started,
+        "containerStatuses": [status_of(c, i) for c, i in containers.items()],
+    }
+    if init_containers:
+        status["initContainerStatuses"] = [status_of(c, i) for c, i in init_containers.items()]
+    return {
+        "kind": "Pod",
+        "apiVersion": "v1",
+        "metadata": _meta(name, ns),
+        "spec": spec,
+        "status": status,
+    }
+
+
+def event(
+    ns: str,
+    pod_name: str,
+    reason: str,
+    message: str,
+    last: str,
+    node_name: str = "",
+    container: str | None = None,
+    count: int = 1,
+    type_: str = "Warning",
+) -> dict:
+    """A kubelet Event about a pod, as `kubectl get events -o json` shows it."""
+    involved: dict = {
+        "kind": "Pod",
+        "namespace": ns,
+        "name": pod_name,
+        "apiVersion": "v1",
+        "uid": _meta(pod_name, ns)["uid"],
+        "resourceVersion": "4711",
+    }
+    if container:
+        involved["fieldPath"] = f"spec.containers{{{container}}}"
+    return {
+        "kind": "Event",
+        "apiVersion": "v1",
+        "metadata": _meta(f"{pod_name}.{abs(hash((reason, message, last))) % 16**16:016x}", ns),
+        "involvedObject": involved,
+        "reason": reason,
+        "message": message,
+        "source": {"component": "kubelet", "host": node_name},
+        "firstTimestamp": last,
+        "lastTimestamp": last,
+        "count": count,
+        "type": type_,
+        "eventTime": None,
+        "reportingComponent": "kubelet",
+        "reportingInstance": node_name,
+    }
+
+
 def status(code: int, reason: str, message: str, name: str = "", kind: str = "") -> dict:
     body = {
         "kind": "Status",
@@ -183,6 +288,8 @@ class Cluster:
     namespaces: list[dict] = field(default_factory=list)
     service_accounts: list[dict] = field(default_factory=list)
     secrets: list[dict] = field(default_factory=list)
+    pods: list[dict] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)
     forbidden: set[tuple[str, str, str | None]] = field(default_factory=set)
     requests: list[str] = field(default_factory=list)
 
@@ -192,6 +299,8 @@ class Cluster:
             "namespaces": self.namespaces,
             "serviceaccounts": self.service_accounts,
             "secrets": self.secrets,
+            "pods": self.pods,
+            "events": self.events,
         }[resource]
 
 
@@ -228,6 +337,8 @@ def _resource_list() -> dict:
                     "nodes": ["no"],
                     "namespaces": ["ns"],
                     "serviceaccounts": ["sa"],
+                    "pods": ["po"],
+                    "events": ["ev"],
                 }.get(plural, []),
             }
             for plural, (kind, namespaced) in _RESOURCES.items()

@@ -38,7 +38,7 @@ def test_top_level_help_shows_every_summary_whole():
     assert result.exit_code == 0
     commands = result.stdout.split("Commands:")[1]
     assert "..." not in commands
-    assert "Name the cause of a live pull failure from kubectl output." in result.stdout
+    assert "Name the cause of pull failures: kubectl output or live." in result.stdout
 
 
 def test_check_help_groups_its_options():

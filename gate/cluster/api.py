@@ -153,12 +153,12 @@ class LiveCluster:
             raise value
         return value
 
-    def _list(self, path: str, resource: str) -> list[dict]:
+    def _list(self, path: str, resource: str, namespace: str | None = None) -> list[dict]:
         items: list[dict] = []
         token: str | None = None
         for _ in range(10_000):  # pages; bounded
             query: list = [("limit", PAGE)] + ([("continue", token)] if token else [])
-            page = self._get(path, ("list", resource, None), query)
+            page = self._get(path, ("list", resource, namespace), query)
             if page is None:
                 break
             items.extend(i for i in page.get("items") or () if isinstance(i, dict))
@@ -235,6 +235,27 @@ class LiveCluster:
 
         with ThreadPoolExecutor(PREFETCH_WORKERS, thread_name_prefix="pullgate-kube") as pool:
             list(pool.map(run, jobs))
+
+    # ---- pods and their events (`pullgate explain --kubeconfig`) ------------------------------
+
+    def pods(self, namespace: str | None) -> list[dict]:
+        """Pods of one namespace, or of all (None), as the API returns them."""
+        return self._listing("pods", namespace)
+
+    def events(self, namespace: str | None) -> list[dict]:
+        """Events of one namespace, or of all (None)."""
+        return self._listing("events", namespace)
+
+    def _listing(self, resource: str, namespace: str | None) -> list[dict]:
+        path = (
+            f"/api/v1/namespaces/{quote(namespace, safe='')}/{resource}"
+            if namespace
+            else f"/api/v1/{resource}"
+        )
+        try:
+            return self._list(path, resource, namespace)
+        except ClusterForbidden as exc:
+            raise ClusterError(str(exc)) from None
 
     # ---- snapshot --------------------------------------------------------------------------
 
