@@ -34,9 +34,14 @@ class Cause:
     patterns: tuple[str, ...] = ()  # regexes that recognise this cause in kubelet/runtime text
     # flavor -> command that shows the cause for yourself (used by `explain`)
     confirm: Mapping[str, str] = field(default_factory=dict)
+    # flavor -> cause text where the check knows the specific cause (e.g. the zone not linked)
+    causes: Mapping[str, str] = field(default_factory=dict)
 
     def fix_template(self, flavor: str) -> str:
         return self.fixes.get(flavor) or self.fixes.get("default", "")
+
+    def render_cause(self, flavor: str, context: Mapping[str, object]) -> str:
+        return fill(self.causes.get(flavor) or self.cause, context)
 
     def render_confirm(self, flavor: str, context: Mapping[str, object]) -> str:
         return fill(self.confirm.get(flavor) or self.confirm.get("default", ""), context)
@@ -274,6 +279,18 @@ CATALOG: dict[str, Cause] = {
                 "default": "kubectl debug node/{node} -it --image=busybox:1.36 -- nslookup"
                 " {registry_hostname}",
             },
+            causes={
+                "aks-zone-missing": "{acr} is reached through private endpoint {pe_name}, and no"
+                " {zone} zone exists to give the nodes its private address: their VNet"
+                " {vnet_name} asks Azure DNS, which follows the public CNAME into {zone} and"
+                " finds nothing.",
+                "aks-zone-unlinked": "{acr} is reached through private endpoint {pe_name}, and"
+                " zone {zone} (resource group {zone_rg}) is not linked to the nodes' VNet"
+                " {vnet_name}, so Azure DNS there has no answer for {registry_hostname}.",
+                "aks-record-missing": "Zone {zone} (resource group {zone_rg}) is linked to the"
+                " nodes' VNet but has no A record {record} for {registry_hostname}: a linked"
+                " zone answers NXDOMAIN for a name it lacks.",
+            },
         ),
         Cause(
             id="unreachable",
@@ -293,6 +310,11 @@ CATALOG: dict[str, Cause] = {
                 " privatelink.azurecr.io zone linked to {vnet_name}.",
                 "aks-firewall-deny": "Allow the nodes' egress IPs ({egress_ips}) in the registry"
                 " firewall: {ip_rule_commands}",
+                "aks-nsg-deny": "Allow the nodes' HTTPS to the registry in {nsg}, ahead of its"
+                " {nsg_rule}: az network nsg rule create -g {nsg_rg} --nsg-name {nsg} -n"
+                " allow-acr-https --priority {nsg_priority} --direction Outbound --access Allow"
+                " --protocol Tcp --destination-address-prefixes {nsg_destinations}"
+                " --destination-port-ranges 443",
                 "acr": "Allow egress to {registry_host}:443 and the data endpoints"
                 " ({acr}.<region>.data.azurecr.io or *.blob.core.windows.net): curl -v"
                 " https://{registry_host}/v2/",
@@ -316,6 +338,16 @@ CATALOG: dict[str, Cause] = {
                 "default": "kubectl debug node/{node} -it --image=busybox:1.36 -- wget -T 5 -O"
                 " /dev/null https://{registry_host_port}/v2/ (an HTTP answer, even 401, means"
                 " the path is open)",
+            },
+            causes={
+                "aks-no-private-path": "{acr} takes no public traffic from the nodes ({closed}),"
+                " and {private_path}.",
+                "aks-firewall-deny": "The registry firewall denies by default and admits only"
+                " {ip_rules}; the nodes leave through {egress_via} from {egress_ips}, which no"
+                " rule admits, so ACR answers 403.",
+                "aks-nsg-deny": "Network security group {nsg} on the nodes' subnet {nsg_subnet}"
+                " drops outbound TCP 443 to {nsg_blocked} by its {nsg_rule}, before any rule"
+                " allows it: the connection times out.",
             },
         ),
         Cause(
@@ -749,12 +781,41 @@ CATALOG: dict[str, Cause] = {
             cause="No application rule for {missing_fqdns}, and no network rule with the"
             " AzureContainerRegistry service tag, in firewall {firewall} (policy {policy}).",
             fixes={
+                "aks-firewall-classic": "Allow them in firewall {firewall}: az network firewall"
+                " application-rule create -g {firewall_rg} -f {firewall} --collection-name"
+                " allow-acr --priority {collection_priority} --action Allow -n acr --protocols"
+                " Https=443 --source-addresses '*' --target-fqdns {missing_fqdns}",
                 "default": "Allow them in policy {policy}: az network firewall policy"
                 " rule-collection-group collection add-filter-collection -g {policy_rg}"
-                " --policy-name {policy} --rule-collection-group-name <group> --name allow-acr"
-                " --collection-priority <priority> --action Allow --rule-name acr --rule-type"
-                " ApplicationRule --protocols Https=443 --source-addresses '*' --target-fqdns"
-                " {missing_fqdns}",
+                " --policy-name {policy} --rule-collection-group-name {rule_group} --name"
+                " allow-acr --collection-priority {collection_priority} --action Allow"
+                " --rule-name acr --rule-type ApplicationRule --protocols Https=443"
+                " --source-addresses '*' --target-fqdns {missing_fqdns}",
+            },
+            causes={
+                "aks-firewall-classic": "Read from the {firewall_rules} of firewall {firewall}:"
+                " {firewall_said}.",
+                "aks-firewall-policy": "Read from {firewall_rules} of firewall {firewall}:"
+                " {firewall_said}.",
+            },
+        ),
+        Cause(
+            id="aks-nsg-unproven",
+            severity=Severity.WARNING,
+            title="NSG rules on the nodes' subnet not provable",
+            status="",
+            signature="{registry}: network security group {nsg} on subnet {nsg_subnet} may"
+            " decide the pull",
+            meaning="A network security group on the nodes' subnet has an outbound rule whose"
+            " match pullgate cannot prove from Azure Resource Manager (an IP prefix where the"
+            " registry's public address is unknown, an application security group, a service"
+            " tag of another region), and that rule would change the verdict.",
+            cause="{nsg_unproven}",
+            fixes={
+                "default": "Check from a node: kubectl debug node/<node> -it"
+                " --image=busybox:1.36 -- wget -T 5 -O /dev/null https://{registry_host}/v2/;"
+                " review the outbound rules: az network nsg rule list -g {nsg_rg} --nsg-name"
+                " {nsg} --include-default -o table",
             },
         ),
         Cause(

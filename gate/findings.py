@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from gate.causes import CATALOG, Cause, Severity, fill
+from gate.causes import CATALOG, Cause, Severity
 from gate.manifests import ImageUse
 
 
@@ -47,7 +47,7 @@ def make_finding(
         use=use,
         resolved=resolved,
         signature=entry.render_signature(context),
-        explanation=fill(entry.cause, context),
+        explanation=entry.render_cause(flavor, context),
         fix=entry.render_fix(flavor, context),
         evidence=evidence,
         extra=dict(extra or {}),
