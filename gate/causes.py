@@ -280,13 +280,13 @@ CATALOG: dict[str, Cause] = {
                 " {registry_hostname}",
             },
             causes={
-                "aks-zone-missing": "{acr} is reached through private endpoint {pe_name}, and no"
-                " {zone} zone exists to give the nodes its private address: their VNet"
-                " {vnet_name} asks Azure DNS, which follows the public CNAME into {zone} and"
-                " finds nothing.",
+                "aks-zone-missing": "{acr} is reached through private endpoint {pe_name}, but no"
+                " {zone} zone exists to give the nodes in VNet {vnet_name} its private"
+                " address.",
                 "aks-zone-unlinked": "{acr} is reached through private endpoint {pe_name}, and"
                 " zone {zone} (resource group {zone_rg}) is not linked to the nodes' VNet"
-                " {vnet_name}, so Azure DNS there has no answer for {registry_hostname}.",
+                " {vnet_name}, so the nodes do not get the endpoint's address for"
+                " {registry_hostname}.",
                 "aks-record-missing": "Zone {zone} (resource group {zone_rg}) is linked to the"
                 " nodes' VNet but has no A record {record} for {registry_hostname}: a linked"
                 " zone answers NXDOMAIN for a name it lacks.",
@@ -342,9 +342,9 @@ CATALOG: dict[str, Cause] = {
             causes={
                 "aks-no-private-path": "{acr} takes no public traffic from the nodes ({closed}),"
                 " and {private_path}.",
-                "aks-firewall-deny": "The registry firewall denies by default and admits only"
-                " {ip_rules}; the nodes leave through {egress_via} from {egress_ips}, which no"
-                " rule admits, so ACR answers 403.",
+                "aks-firewall-deny": "The registry firewall denies by default (IP rules:"
+                " {ip_rules}); the nodes leave through their {egress_via} from {egress_ips}, which"
+                " no rule admits, so ACR answers 403.",
                 "aks-nsg-deny": "Network security group {nsg} on the nodes' subnet {nsg_subnet}"
                 " drops outbound TCP 443 to {nsg_blocked} by its {nsg_rule}, before any rule"
                 " allows it: the connection times out.",
