@@ -320,9 +320,9 @@ def _group_names(groups: object) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Verdict:
-    """What the rules do to one connection: `allowed` by the deciding rule (None: no rule
-    decides, which only a firewall's implicit deny turns into False), and the unsure matches met
-    before it that would have decided the other way."""
+    """What the rules do to one connection: `allowed` by the deciding rule (for a firewall,
+    its implicit deny when no rule matches), and the unsure matches met before it that would
+    have decided the other way."""
 
     allowed: bool
     rule: str  # the deciding rule, described

@@ -10,11 +10,16 @@ Read, only as far as the registry needs it:
   zones of the subscriptions involved, their VNet links and A records;
 - the nodes' egress, only when the registry firewall or a UDR firewall makes it matter: the
   outbound IPs of the load balancer or NAT gateway, or the Azure Firewall the default route
-  points at (its public IPs and its policy's rules).
+  points at (its public IPs, and its policy's rule collection groups or its classic rule
+  collections, evaluated in gate/azure/egress_rules.py);
+- the network security group of each of the nodes' subnets (named by the VNet read above),
+  read only where one is attached, its outbound rules evaluated for the login server and data
+  endpoints on the path the nodes take (public addresses or the private endpoint's).
 
 A registry open to the public with no private endpoint, on a cluster whose egress is its load
-balancer or NAT gateway, needs no read at all. Everything here works on the REST JSON of the
-models (`as_dict()`), the shapes of the public REST reference.
+balancer or NAT gateway, costs the nodes' VNet read and one read per NSG on their subnets.
+Everything here works on the REST JSON of the models (`as_dict()`), the shapes of the public
+REST reference.
 """
 
 from __future__ import annotations
@@ -1019,7 +1024,8 @@ class NodeNetwork:
     # -- an Azure Firewall on the default route
 
     def _firewall_rules(self, registry: RegistryNetwork, fw: Firewall, view: NodeView) -> None:
-        targets = self._public_targets(registry, routed=True)
+        # VirtualNetwork is an NSG tag; Azure Firewall rules do not take it.
+        targets = self._public_targets(registry, routed=False)
         prefix = self._first_prefix()
         verdicts = [(t, evaluate_firewall(list(fw.rules), t, prefix)) for t in targets]
         denied = [(t, v) for t, v in verdicts if not v.allowed or not v.proven]
