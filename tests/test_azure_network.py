@@ -520,3 +520,40 @@ def test_policy_network_rule_with_the_registry_tag_allows_the_login_server(world
     ])  # fmt: skip
     view = world.predict()
     assert view.reachable and view.warnings == []
+
+
+def test_port_ranges_and_lists_that_hold_443_apply(world):
+    open_to_the_public(world)
+    nsg_on_nodes(world, [security_rule("deny-range", 100, "Deny", "*", ports="400-500")])
+    assert causes(world.predict()) == [("unreachable", LOGIN, "aks-nsg-deny")]
+    nsg_on_nodes(world, [security_rule("deny-list", 100, "Deny", "*", ports=["80", "443"])])
+    assert causes(world.predict()) == [("unreachable", LOGIN, "aks-nsg-deny")]
+
+
+def test_a_storage_deny_blocks_the_data_endpoint_after_the_login_server_answers(world):
+    open_to_the_public(world)
+    nsg_on_nodes(world, [security_rule("deny-storage", 100, "Deny", "Storage")])
+    view = world.predict()
+    assert causes(view) == [("unreachable", DATA, "aks-nsg-deny")]
+    assert view.errors[0].values["nsg_destinations"] == "Storage.westeurope"
+
+
+def test_a_deny_for_another_source_does_not_touch_the_nodes(world):
+    open_to_the_public(world)
+    nsg_on_nodes(world, [security_rule("deny-jump", 100, "Deny", "*", source="10.9.0.0/16")])
+    view = world.predict()
+    assert view.reachable and view.warnings == []
+
+
+def test_an_allow_for_another_regions_registry_tag_cannot_be_proven(world):
+    open_to_the_public(world)
+    nsg_on_nodes(world, [
+        security_rule("allow-acr-us", 100, "Allow", ["AzureContainerRegistry.EastUS", "Storage"]),
+        security_rule("deny-internet", 200, "Deny", "Internet"),
+    ])  # fmt: skip
+    view = world.predict()
+    assert view.reachable
+    assert causes(view) == [("aks-nsg-unproven", LOGIN, "")]
+    assert "AzureContainerRegistry.EastUS names another region than westeurope" in (
+        view.warnings[0].evidence
+    )
