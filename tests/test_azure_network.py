@@ -359,7 +359,7 @@ def test_an_allow_for_the_registry_tag_alone_leaves_the_data_endpoint_unproven(w
     assert causes(view) == [("aks-nsg-unproven", DATA, "")]
     said = view.warnings[0].evidence
     assert f"{DATA} (data endpoint): dropped by its rule deny-internet" in said
-    assert "rule allow-acr (Allow, priority 100) may apply" in said
+    assert "rule allow-acr (Allow, priority 100) applies, which ARM cannot prove" in said
 
 
 def test_default_rules_only_let_https_out(world):

@@ -17,6 +17,7 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Protocol
 
 HTTPS = 443
 EPHEMERAL = (1024, 65535)  # the source ports a node's connection can leave from
@@ -240,6 +241,10 @@ class SecurityRule:
     def allows(self) -> bool:
         return self.access.lower() == "allow"
 
+    @property
+    def rank(self) -> int:
+        return self.priority
+
     def describe(self) -> str:
         kind = "default rule" if self.default else "rule"
         return f"{kind} {self.name} ({self.access}, priority {self.priority})"
@@ -334,21 +339,46 @@ class Verdict:
         return not self.unproven
 
 
-def evaluate_nsg(rules: list[SecurityRule], target: Target, subnet_prefix: str) -> Verdict:
-    unsure: list[tuple[SecurityRule, str]] = []
+class Rule(Protocol):
+    @property
+    def allows(self) -> bool: ...
+
+    @property
+    def rank(self) -> int: ...
+
+    def describe(self) -> str: ...
+
+    def judge(self, target: Target, subnet_prefix: str) -> Judged: ...
+
+
+def first_match(rules: Iterable[Rule], target: Target, subnet_prefix: str) -> Verdict | None:
+    """The first rule that surely matches decides; None when none does."""
+    unsure: list[tuple[Rule, str]] = []
     for rule in rules:
         judged = rule.judge(target, subnet_prefix)
         if judged.match is Match.YES:
-            against = tuple(
-                f"{r.describe()} may apply: {why}" for r, why in unsure if r.allows != rule.allows
-            )
-            return Verdict(
-                rule.allows, rule.describe(), against, 0 if rule.allows else rule.priority
-            )
+            against = _unproven(unsure, not rule.allows)
+            return Verdict(rule.allows, rule.describe(), against, 0 if rule.allows else rule.rank)
         if judged.match is Match.MAYBE:
             unsure.append((rule, judged.why))
-    # An NSG always ends in DenyAllOutBound; a group read without its defaults allows the rest.
-    return Verdict(True, "no rule (the default rules were not listed)")
+    return Verdict(False, "", _unproven(unsure, True)) if unsure else None
+
+
+def _unproven(unsure: list[tuple[Rule, str]], allows: bool) -> tuple[str, ...]:
+    """The unsure rules that would have decided the other way."""
+    return tuple(
+        f"{r.describe()} applies, which ARM cannot prove: {why}"
+        for r, why in unsure
+        if r.allows == allows
+    )
+
+
+def evaluate_nsg(rules: list[SecurityRule], target: Target, subnet_prefix: str) -> Verdict:
+    verdict = first_match(rules, target, subnet_prefix)
+    if verdict is None or not verdict.rule:
+        # Every NSG ends in DenyAllOutBound; a group listed without its defaults allows the rest.
+        return Verdict(True, "no rule (the default rules were not listed)")
+    return verdict
 
 
 def free_priority(rules: list[SecurityRule], below: int) -> int | None:
@@ -383,6 +413,10 @@ class FirewallRule:
     @property
     def allows(self) -> bool:
         return self.action.lower() == "allow"
+
+    @property
+    def rank(self) -> int:
+        return self.order[-1]
 
     def describe(self) -> str:
         return (
@@ -514,17 +548,10 @@ def evaluate_firewall(rules: list[FirewallRule], target: Target, subnet_prefix: 
     """Network rules first, then application rules, each by priority; the first sure match
     decides; what nothing allows is denied."""
     ordered = sorted(rules, key=lambda r: (r.kind != "network", r.order))
-    unsure: list[tuple[FirewallRule, str]] = []
-    for rule in ordered:
-        judged = rule.judge(target, subnet_prefix)
-        if judged.match is Match.YES:
-            against = tuple(
-                f"{r.describe()} may apply: {why}" for r, why in unsure if r.allows != rule.allows
-            )
-            return Verdict(
-                rule.allows, rule.describe(), against, 0 if rule.allows else rule.order[-1]
-            )
-        if judged.match is Match.MAYBE:
-            unsure.append((rule, judged.why))
-    against = tuple(f"{r.describe()} may apply: {why}" for r, why in unsure if r.allows)
-    return Verdict(False, "no rule allows it (Azure Firewall denies what no rule allows)", against)
+    verdict = first_match(ordered, target, subnet_prefix)
+    implicit = "no rule allows it, and Azure Firewall denies what no rule allows"
+    if verdict is None:
+        return Verdict(False, implicit)
+    if not verdict.rule:
+        return Verdict(False, implicit, verdict.unproven)
+    return verdict
