@@ -557,3 +557,18 @@ def test_an_allow_for_another_regions_registry_tag_cannot_be_proven(world):
     assert "AzureContainerRegistry.EastUS names another region than westeurope" in (
         view.warnings[0].evidence
     )
+
+
+def test_a_region_tag_for_a_geo_replicated_registry_cannot_be_proven(world):
+    open_to_the_public(world)
+    world.registry["properties"]["dataEndpointHostNames"] = [
+        DATA, "contoso.eastus.data.azurecr.io",
+    ]  # fmt: skip
+    nsg_on_nodes(world, [
+        security_rule("allow-acr-we", 100, "Allow", ["AzureContainerRegistry.WestEurope",
+                                                     "Storage"]),
+        security_rule("deny-internet", 200, "Deny", "Internet"),
+    ])  # fmt: skip
+    view = world.predict()
+    assert causes(view) == [("aks-nsg-unproven", LOGIN, "")]
+    assert "one of the registry's regions (eastus, westeurope)" in view.warnings[0].evidence

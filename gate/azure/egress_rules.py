@@ -77,6 +77,7 @@ class Target:
     private_ip: str = ""  # the private endpoint's address
     private: bool = False
     via_udr: bool = False  # a 0.0.0.0/0 user-defined route puts every address in VirtualNetwork
+    replicas: tuple[str, ...] = ()  # regions of a geo-replicated registry (its data endpoints)
 
     @property
     def is_data(self) -> bool:
@@ -125,6 +126,10 @@ def destination(prefix: str, target: Target) -> Judged:
         return YES if target.via_udr else NO
     same = not region or region == target.region
     other = f"{text} names another region than {target.region}"
+    if same and region and not target.is_data and set(target.replicas) - {region}:
+        # The login server answers from the replica nearest the nodes, in any of these regions.
+        same = False
+        other = f"{text} names one of the registry's regions ({', '.join(target.replicas)})"
     if name == "azurecloud":
         return YES if same else Judged(Match.MAYBE, other + " (a replica there is not read)")
     if name == "azurecontainerregistry":

@@ -910,9 +910,10 @@ class NodeNetwork:
 
     def _public_targets(self, registry: RegistryNetwork, routed: bool) -> list[Target]:
         region = region_key(registry.location)
+        replicas = tuple(sorted({data_region(h, region) for h in registry.data_endpoints}))
         targets = [
             Target(host, role, data_region(host, region) if role != "login server" else region,
-                   via_udr=routed)
+                   via_udr=routed, replicas=replicas)
             for host, role in self._hosts(registry)
         ]  # fmt: skip
         if not registry.data_endpoints:  # layers come from the registry's storage accounts
