@@ -645,6 +645,28 @@ def azure_firewall(
     }
 
 
+def firewall_policy(rg: str, name: str, base: str | None = None) -> dict:
+    pid = network_id(rg, "firewallPolicies", name)
+    props: dict = {
+        "provisioningState": "Succeeded",
+        "threatIntelMode": "Alert",
+        "sku": {"tier": "Standard"},
+        "ruleCollectionGroups": [],
+        "childPolicies": [],
+        "firewalls": [],
+    }
+    if base:
+        props["basePolicy"] = {"id": base}
+    return {
+        "id": pid,
+        "name": name,
+        "type": "Microsoft.Network/firewallPolicies",
+        "location": "westeurope",
+        "etag": "5e6f7a8b-0000-0000-0000-000000000000",
+        "properties": props,
+    }
+
+
 def application_rule(name: str, fqdns: list[str], tags: list[str] | None = None) -> dict:
     return {
         "ruleType": "ApplicationRule",
@@ -668,20 +690,22 @@ def network_rule(name: str, destinations: list[str], ports: list[str]) -> dict:
     }
 
 
-def rule_collection_group(policy_id: str, name: str, rules: list[dict]) -> dict:
+def rule_collection_group(
+    policy_id: str, name: str, rules: list[dict], action: str = "Allow", priority: int = 200
+) -> dict:
     return {
         "id": f"{policy_id}/ruleCollectionGroups/{name}",
         "name": name,
         "type": "Microsoft.Network/FirewallPolicies/ruleCollectionGroups",
         "etag": "3c4d5e6f-0000-0000-0000-000000000000",
         "properties": {
-            "priority": 200,
+            "priority": priority,
             "ruleCollections": [
                 {
                     "ruleCollectionType": "FirewallPolicyFilterRuleCollection",
-                    "name": "aks-egress",
+                    "name": f"{name}-{action.lower()}",
                     "priority": 100,
-                    "action": {"type": "Allow"},
+                    "action": {"type": action},
                     "rules": rules,
                 }
             ],

@@ -23,6 +23,7 @@ from arm_fake import (
     classic_network_rule,
     cluster_id,
     endpoint_connection,
+    firewall_policy,
     managed_cluster,
     network_id,
     network_rule,
@@ -233,7 +234,8 @@ def public_with_firewall(world: World, rules: list[dict]) -> None:
     fw = azure_firewall("rg-hub", "fw-hub", FIREWALL_IP, pip["id"], policy,
                         f"{VNET_HUB}/subnets/AzureFirewallSubnet")  # fmt: skip
     world.arm.add(
-        rt, pip, fw, rule_collection_group(policy, "aks", rules),
+        rt, pip, fw, firewall_policy("rg-hub", "fwp-hub"),
+        rule_collection_group(policy, "aks", rules),
         virtual_network("rg-net", "vnet-aks", "10.224.0.0/12", [("nodes", "10.224.0.0/16")],
                         route_table=rt["id"]),
     )  # fmt: skip
@@ -572,3 +574,31 @@ def test_a_region_tag_for_a_geo_replicated_registry_cannot_be_proven(world):
     view = world.predict()
     assert causes(view) == [("aks-nsg-unproven", LOGIN, "")]
     assert "one of the registry's regions (eastus, westeurope)" in view.warnings[0].evidence
+
+
+def test_a_parent_policys_deny_comes_before_the_childs_allow(world):
+    public_with_firewall(world, [application_rule("acr", ["*.azurecr.io"])])
+    base = network_id("rg-hub", "firewallPolicies", "fwp-base")
+    world.arm.add(
+        firewall_policy("rg-hub", "fwp-base"),
+        firewall_policy("rg-hub", "fwp-hub", base=base),
+        rule_collection_group(base, "platform", [application_rule("registries", ["*.azurecr.io"])],
+                              action="Deny", priority=500),
+    )  # fmt: skip
+    view = world.predict()
+    assert causes(view) == [("aks-egress-firewall", LOGIN, "aks-firewall-policy")]
+    assert "application rule registries in collection platform-deny (Deny, priority 500/100)" in (
+        view.warnings[0].evidence
+    )
+
+
+def test_a_parent_policys_allow_lets_the_registry_out(world):
+    public_with_firewall(world, [application_rule("aks", ["mcr.microsoft.com"])])
+    base = network_id("rg-hub", "firewallPolicies", "fwp-base")
+    world.arm.add(
+        firewall_policy("rg-hub", "fwp-base"),
+        firewall_policy("rg-hub", "fwp-hub", base=base),
+        rule_collection_group(base, "platform", [application_rule("acr", ["*.azurecr.io"])]),
+    )
+    view = world.predict()
+    assert view.reachable and view.warnings == []

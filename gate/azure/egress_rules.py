@@ -15,7 +15,7 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import Protocol
 
@@ -414,6 +414,7 @@ class FirewallRule:
     fqdns: tuple[str, ...] = ()  # application target FQDNs, network destination FQDNs
     fqdn_tags: tuple[str, ...] = ()
     other_targets: tuple[str, ...] = ()  # web categories, target URLs: not decidable here
+    tier: int = 0  # 0 for a parent policy's rules, which come before the child policy's
 
     @property
     def allows(self) -> bool:
@@ -526,8 +527,9 @@ def classic_rules(props: dict) -> list[FirewallRule]:
     return rules
 
 
-def policy_rules(groups: Iterable[dict]) -> list[FirewallRule]:
-    """The filter collections of a firewall policy's rule collection groups."""
+def policy_rules(groups: Iterable[dict], tier: int = 0) -> list[FirewallRule]:
+    """The filter collections of a firewall policy's rule collection groups (`tier` 0 for a
+    parent policy, 1 for the policy that inherits from it)."""
     rules = []
     for group in groups:
         gprops = group.get("properties") or {}
@@ -540,19 +542,19 @@ def policy_rules(groups: Iterable[dict]) -> list[FirewallRule]:
             for rule in collection.get("rules") or ():
                 kind = str(rule.get("ruleType") or "").lower()
                 if kind in ("networkrule", "applicationrule"):
-                    rules.append(
-                        firewall_rule(
-                            kind.removesuffix("rule"), action, order,
-                            str(collection.get("name") or ""), rule,
-                        )
+                    found = firewall_rule(
+                        kind.removesuffix("rule"), action, order,
+                        str(collection.get("name") or ""), rule,
                     )  # fmt: skip
+                    rules.append(replace(found, tier=tier))
     return rules
 
 
 def evaluate_firewall(rules: list[FirewallRule], target: Target, subnet_prefix: str) -> Verdict:
-    """Network rules first, then application rules, each by priority; the first sure match
-    decides; what nothing allows is denied."""
-    ordered = sorted(rules, key=lambda r: (r.kind != "network", r.order))
+    """Network rules first, then application rules; within each, a parent policy's before the
+    child's, then by group and collection priority; the first sure match decides; what nothing
+    allows is denied."""
+    ordered = sorted(rules, key=lambda r: (r.kind != "network", r.tier, r.order))
     verdict = first_match(ordered, target, subnet_prefix)
     implicit = "no rule allows it, and Azure Firewall denies what no rule allows"
     if verdict is None:

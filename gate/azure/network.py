@@ -490,8 +490,14 @@ class NetworkReader:
                 continue
             public = _ids([c.get("publicIPAddress") for c in configs if c.get("publicIPAddress")])
             policy = str((props.get("firewallPolicy") or {}).get("id") or "")
+            base = self._base_policy(policy) if policy else ""
+            parent = self._policy_groups(base) if base else []
             groups = self._policy_groups(policy) if policy else []
-            rules = policy_rules(groups) if policy else classic_rules(props)
+            rules = (
+                policy_rules(parent, 0) + policy_rules(groups, 1)
+                if policy
+                else classic_rules(props)
+            )
             return Firewall(
                 str(fw.get("id")),
                 str(fw.get("name")),
@@ -502,6 +508,15 @@ class NetworkReader:
                 tuple(str(g.get("name") or "") for g in groups),
             )
         return None
+
+    def _base_policy(self, policy_id: str) -> str:
+        """The parent policy whose rules the firewall's policy inherits, "" when none."""
+        policy = self._get(
+            "Microsoft.Network/firewallPolicies/read",
+            policy_id,
+            lambda c, p: c.firewall_policies.get(p["resourcegroups"], p["firewallpolicies"]),
+        )
+        return str((_props(policy).get("basePolicy") or {}).get("id") or "")
 
     def _policy_groups(self, policy_id: str) -> list[dict]:
         parts = parse_id(policy_id)
