@@ -406,6 +406,9 @@ def test_deny_to_a_private_endpoint_in_the_vnet_is_unreachable(world):
     assert problem.values["nsg_destinations"] == "10.224.1.5 10.224.1.6"
     assert problem.values["nsg_priority"] == 299
     assert "rule deny-vnet-https (Deny, priority 300)" in problem.evidence
+    assert problem.values["nsg_blocked"] == (
+        f"{LOGIN} (login server at 10.224.1.5), {DATA} (data endpoint at 10.224.1.6)"
+    )
 
 
 def test_deny_to_the_internet_does_not_touch_a_private_endpoint(world):

@@ -976,8 +976,9 @@ class NodeNetwork:
         target, verdict = denied[0]
         priority = free_priority(list(nsg.rules), verdict.deny_priority)
         destinations = " ".join(dict.fromkeys(_nsg_destination(t) for t, _ in denied))
-        blocked = ", ".join(f"{t.host} ({t.role})" for t, _ in denied)
-        address = f" at {target.private_ip}" if target.private_ip else ""
+        blocked = ", ".join(
+            f"{t.host} ({t.role}{' at ' + t.private_ip if t.private_ip else ''})" for t, _ in denied
+        )
         return NodeProblem(
             "unreachable",
             target.host,
@@ -991,7 +992,7 @@ class NodeNetwork:
                 "nsg_rg": nsg.resource_group,
                 "nsg_rule": verdict.rule,
                 "nsg_subnet": subnet.name,
-                "nsg_blocked": blocked + address,
+                "nsg_blocked": blocked,
                 "nsg_priority": priority if priority is not None else "<priority>",
                 "nsg_destinations": destinations,
             },
