@@ -40,7 +40,8 @@ class Cause:
     # Causes that follow from this one for the same image use: the checks report this one
     # alone, with the consequence in its evidence (README, "One root cause, one finding").
     subsumes: tuple[str, ...] = ()
-    # flavor or case -> cause text, where the default `cause` would assume a case
+    # flavor or case -> cause text where the default `cause` would assume a case, or where the
+    # check knows the specific cause (e.g. the private DNS zone not linked)
     explanations: Mapping[str, str] = field(default_factory=dict)
 
     def fix_template(self, flavor: str) -> str:
@@ -317,6 +318,16 @@ CATALOG: dict[str, Cause] = {
             explanations={
                 "acr": "A typo in the registry name, or a private endpoint without the"
                 " privatelink.azurecr.io zone linked to the network that resolves it.",
+                "aks-zone-missing": "{acr} is reached through private endpoint {pe_name}, but no"
+                " {zone} zone exists to give the nodes in VNet {vnet_name} its private"
+                " address.",
+                "aks-zone-unlinked": "{acr} is reached through private endpoint {pe_name}, and"
+                " zone {zone} (resource group {zone_rg}) is not linked to the nodes' VNet"
+                " {vnet_name}, so the nodes do not get the endpoint's address for"
+                " {registry_hostname}.",
+                "aks-record-missing": "Zone {zone} (resource group {zone_rg}) is linked to the"
+                " nodes' VNet but has no A record {record} for {registry_hostname}: a linked"
+                " zone answers NXDOMAIN for a name it lacks.",
             },
             fixes={
                 "aks-zone-missing": "Create the zone, link it to the nodes' VNet and let the"
@@ -366,6 +377,14 @@ CATALOG: dict[str, Cause] = {
             explanations={
                 "deadline": "pullgate's whole-run deadline passed before {registry_host}"
                 " answered: slow answers, or more images than the deadline allows.",
+                "aks-no-private-path": "{acr} takes no public traffic from the nodes ({closed}),"
+                " and {private_path}.",
+                "aks-firewall-deny": "The registry firewall denies by default (IP rules:"
+                " {ip_rules}); the nodes leave through their {egress_via} from {egress_ips}, which"
+                " no rule admits, so ACR answers 403.",
+                "aks-nsg-deny": "Network security group {nsg} on the nodes' subnet {nsg_subnet}"
+                " drops outbound TCP 443 to {nsg_blocked} by its {nsg_rule}, before any rule"
+                " allows it: the connection times out.",
             },
             fixes={
                 "aks-no-private-path": "Give the nodes a private path to {acr}: a private"
@@ -376,6 +395,11 @@ CATALOG: dict[str, Cause] = {
                 " privatelink.azurecr.io zone linked to {vnet_name}.",
                 "aks-firewall-deny": "Allow the nodes' egress IPs ({egress_ips}) in the registry"
                 " firewall: {ip_rule_commands}",
+                "aks-nsg-deny": "Allow the nodes' HTTPS to the registry in {nsg}, ahead of its"
+                " {nsg_rule}: az network nsg rule create -g {nsg_rg} --nsg-name {nsg} -n"
+                " allow-acr-https --priority {nsg_priority} --direction Outbound --access Allow"
+                " --protocol Tcp --destination-address-prefixes {nsg_destinations}"
+                " --destination-port-ranges 443",
                 "acr": "Allow egress to {registry_host}:443 and the data endpoints"
                 " ({acr}.<region>.data.azurecr.io or *.blob.core.windows.net): curl -v"
                 " https://{registry_host}/v2/",
@@ -1083,12 +1107,41 @@ CATALOG: dict[str, Cause] = {
             cause="No application rule for {missing_fqdns}, and no network rule with the"
             " AzureContainerRegistry service tag, in firewall {firewall} (policy {policy}).",
             fixes={
+                "aks-firewall-classic": "Allow them in firewall {firewall}: az network firewall"
+                " application-rule create -g {firewall_rg} -f {firewall} --collection-name"
+                " allow-acr --priority {collection_priority} --action Allow -n acr --protocols"
+                " Https=443 --source-addresses '*' --target-fqdns {missing_fqdns}",
                 "default": "Allow them in policy {policy}: az network firewall policy"
                 " rule-collection-group collection add-filter-collection -g {policy_rg}"
-                " --policy-name {policy} --rule-collection-group-name <group> --name allow-acr"
-                " --collection-priority <priority> --action Allow --rule-name acr --rule-type"
-                " ApplicationRule --protocols Https=443 --source-addresses '*' --target-fqdns"
-                " {missing_fqdns}",
+                " --policy-name {policy} --rule-collection-group-name {rule_group} --name"
+                " allow-acr --collection-priority {collection_priority} --action Allow"
+                " --rule-name acr --rule-type ApplicationRule --protocols Https=443"
+                " --source-addresses '*' --target-fqdns {missing_fqdns}",
+            },
+            explanations={
+                "aks-firewall-classic": "Read from the {firewall_rules} of firewall {firewall}:"
+                " {firewall_said}.",
+                "aks-firewall-policy": "Read from {firewall_rules} of firewall {firewall}:"
+                " {firewall_said}.",
+            },
+        ),
+        Cause(
+            id="aks-nsg-unproven",
+            severity=Severity.WARNING,
+            title="NSG rules on the nodes' subnet not provable",
+            status="",
+            signature="{registry}: network security group {nsg} on subnet {nsg_subnet} may"
+            " decide the pull",
+            meaning="A network security group on the nodes' subnet has an outbound rule whose"
+            " match pullgate cannot prove from Azure Resource Manager (an IP prefix where the"
+            " registry's public address is unknown, an application security group, a service"
+            " tag of another region), and that rule would change the verdict.",
+            cause="{nsg_unproven}",
+            fixes={
+                "default": "Check from a node: kubectl debug node/<node> -it"
+                " --image=busybox:1.36 -- wget -T 5 -O /dev/null https://{registry_host}/v2/;"
+                " review the outbound rules: az network nsg rule list -g {nsg_rg} --nsg-name"
+                " {nsg} --include-default -o table",
             },
         ),
         Cause(

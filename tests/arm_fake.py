@@ -386,7 +386,12 @@ def network_id(rg: str, kind: str, name: str, sub: str = SUB) -> str:
 
 
 def subnet(
-    vnet: str, name: str, prefix: str, route_table: str | None = None, nat: str | None = None
+    vnet: str,
+    name: str,
+    prefix: str,
+    route_table: str | None = None,
+    nat: str | None = None,
+    nsg: str | None = None,
 ) -> dict:
     props: dict = {
         "addressPrefix": prefix,
@@ -398,6 +403,8 @@ def subnet(
         props["routeTable"] = {"id": route_table}
     if nat:
         props["natGateway"] = {"id": nat}
+    if nsg:
+        props["networkSecurityGroup"] = {"id": nsg}
     return {
         "id": f"{vnet}/subnets/{name}",
         "name": name,
@@ -417,12 +424,14 @@ def virtual_network(
     sub: str = SUB,
     route_table: str | None = None,
     nat: str | None = None,
+    nsg: str | None = None,
 ) -> dict:
     vid = network_id(rg, "virtualNetworks", name, sub)
     props: dict = {
         "addressSpace": {"addressPrefixes": [prefix]},
         "subnets": [
-            subnet(vid, n, pfx, route_table, nat) for n, pfx in subnets or [("default", prefix)]
+            subnet(vid, n, pfx, route_table, nat, nsg)
+            for n, pfx in subnets or [("default", prefix)]
         ],
         "virtualNetworkPeerings": [
             {
@@ -636,6 +645,28 @@ def azure_firewall(
     }
 
 
+def firewall_policy(rg: str, name: str, base: str | None = None) -> dict:
+    pid = network_id(rg, "firewallPolicies", name)
+    props: dict = {
+        "provisioningState": "Succeeded",
+        "threatIntelMode": "Alert",
+        "sku": {"tier": "Standard"},
+        "ruleCollectionGroups": [],
+        "childPolicies": [],
+        "firewalls": [],
+    }
+    if base:
+        props["basePolicy"] = {"id": base}
+    return {
+        "id": pid,
+        "name": name,
+        "type": "Microsoft.Network/firewallPolicies",
+        "location": "westeurope",
+        "etag": "5e6f7a8b-0000-0000-0000-000000000000",
+        "properties": props,
+    }
+
+
 def application_rule(name: str, fqdns: list[str], tags: list[str] | None = None) -> dict:
     return {
         "ruleType": "ApplicationRule",
@@ -648,25 +679,171 @@ def application_rule(name: str, fqdns: list[str], tags: list[str] | None = None)
     }
 
 
-def rule_collection_group(policy_id: str, name: str, rules: list[dict]) -> dict:
+def network_rule(name: str, destinations: list[str], ports: list[str]) -> dict:
+    return {
+        "ruleType": "NetworkRule",
+        "name": name,
+        "ipProtocols": ["TCP"],
+        "sourceAddresses": ["10.224.0.0/16"],
+        "destinationAddresses": destinations,
+        "destinationPorts": ports,
+    }
+
+
+def rule_collection_group(
+    policy_id: str, name: str, rules: list[dict], action: str = "Allow", priority: int = 200
+) -> dict:
     return {
         "id": f"{policy_id}/ruleCollectionGroups/{name}",
         "name": name,
         "type": "Microsoft.Network/FirewallPolicies/ruleCollectionGroups",
         "etag": "3c4d5e6f-0000-0000-0000-000000000000",
         "properties": {
-            "priority": 200,
+            "priority": priority,
             "ruleCollections": [
                 {
                     "ruleCollectionType": "FirewallPolicyFilterRuleCollection",
-                    "name": "aks-egress",
+                    "name": f"{name}-{action.lower()}",
                     "priority": 100,
-                    "action": {"type": "Allow"},
+                    "action": {"type": action},
                     "rules": rules,
                 }
             ],
             "provisioningState": "Succeeded",
         },
+    }
+
+
+_DEFAULT_OUTBOUND = (
+    ("AllowVnetOutBound", "VirtualNetwork", "VirtualNetwork", "Allow", 65000,
+     "Allow outbound traffic from all VMs to all VMs in VNET"),
+    ("AllowInternetOutBound", "*", "Internet", "Allow", 65001,
+     "Allow outbound traffic from all VMs to Internet"),
+    ("DenyAllOutBound", "*", "*", "Deny", 65500, "Deny all outbound traffic"),
+)  # fmt: skip
+_DEFAULT_INBOUND = (
+    ("AllowVnetInBound", "VirtualNetwork", "VirtualNetwork", "Allow", 65000,
+     "Allow inbound traffic from all VMs in VNET"),
+    ("AllowAzureLoadBalancerInBound", "AzureLoadBalancer", "*", "Allow", 65001,
+     "Allow inbound traffic from azure load balancer"),
+    ("DenyAllInBound", "*", "*", "Deny", 65500, "Deny all inbound traffic"),
+)  # fmt: skip
+
+
+def security_rule(
+    name: str,
+    priority: int,
+    access: str,
+    destination: str | list[str],
+    ports: str | list[str] = "443",
+    protocol: str = "Tcp",
+    direction: str = "Outbound",
+    source: str = "*",
+) -> dict:
+    """A securityRules entry; a list of destinations or ports uses the plural fields."""
+    props: dict = {
+        "provisioningState": "Succeeded",
+        "protocol": protocol,
+        "sourcePortRange": "*",
+        "sourceAddressPrefix": source,
+        "access": access,
+        "priority": priority,
+        "direction": direction,
+    }
+    if isinstance(destination, list):
+        props["destinationAddressPrefixes"] = destination
+    else:
+        props["destinationAddressPrefix"] = destination
+    if isinstance(ports, list):
+        props["destinationPortRanges"] = ports
+    else:
+        props["destinationPortRange"] = ports
+    return {"name": name, "properties": props}
+
+
+def network_security_group(rg: str, name: str, rules: list[dict]) -> dict:
+    """An NSG as GET returns it: its rules, and the six default rules every NSG has."""
+    nid = network_id(rg, "networkSecurityGroups", name)
+
+    def default(entry: tuple, direction: str) -> dict:
+        rule, src, dst, access, priority, description = entry
+        return {
+            "name": rule,
+            "id": f"{nid}/defaultSecurityRules/{rule}",
+            "properties": {
+                "provisioningState": "Succeeded",
+                "description": description,
+                "protocol": "*",
+                "sourcePortRange": "*",
+                "destinationPortRange": "*",
+                "sourceAddressPrefix": src,
+                "destinationAddressPrefix": dst,
+                "access": access,
+                "priority": priority,
+                "direction": direction,
+            },
+        }
+
+    return {
+        "id": nid,
+        "name": name,
+        "type": "Microsoft.Network/networkSecurityGroups",
+        "location": "westeurope",
+        "properties": {
+            "provisioningState": "Succeeded",
+            "securityRules": [{**r, "id": f"{nid}/securityRules/{r['name']}"} for r in rules],
+            "defaultSecurityRules": [default(d, "Inbound") for d in _DEFAULT_INBOUND]
+            + [default(d, "Outbound") for d in _DEFAULT_OUTBOUND],
+        },
+    }
+
+
+def classic_collection(
+    firewall: dict, kind: str, name: str, priority: int, action: str, rules: list[dict]
+) -> None:
+    """Add a classic `applicationRuleCollections` / `networkRuleCollections` entry to an
+    azureFirewalls resource (and drop its policy: classic rules and a policy do not mix)."""
+    props = firewall["properties"]
+    props.pop("firewallPolicy", None)
+    key = f"{kind}RuleCollections"
+    props.setdefault(key, []).append(
+        {
+            "name": name,
+            "id": f"{firewall['id']}/{key}/{name}",
+            "properties": {
+                "priority": priority,
+                "action": {"type": action},
+                "rules": rules,
+                "provisioningState": "Succeeded",
+            },
+        }
+    )
+
+
+def classic_application_rule(
+    name: str, fqdns: list[str], tags: list[str] | None = None, sources: list[str] | None = None
+) -> dict:
+    rule: dict = {
+        "name": name,
+        "protocols": [{"protocolType": "Https", "port": 443}],
+        "sourceAddresses": sources or ["10.224.0.0/16"],
+    }
+    if fqdns:
+        rule["targetFqdns"] = fqdns
+    if tags:
+        rule["fqdnTags"] = tags
+    return rule
+
+
+def classic_network_rule(
+    name: str, destinations: list[str], ports: list[str], protocols: list[str] | None = None
+) -> dict:
+    return {
+        "name": name,
+        "sourceAddresses": ["10.224.0.0/16"],
+        "destinationAddresses": destinations,
+        "destinationPorts": ports,
+        "protocols": protocols or ["TCP"],
     }
 
 

@@ -30,6 +30,7 @@ from arm_fake import (
     endpoint_connection,
     managed_cluster,
     network_id,
+    network_security_group,
     private_endpoint,
     private_zone,
     public_ip,
@@ -37,6 +38,7 @@ from arm_fake import (
     registry,
     registry_id,
     rg_id,
+    security_rule,
     serve_arm,
     virtual_network,
     zone_link,
@@ -428,6 +430,10 @@ def test_public_access_disabled_without_a_private_endpoint_is_unreachable_from_t
         "from the nodes (per ARM): publicNetworkAccess is Disabled and it has no private endpoint"
     )
     assert f"--private-connection-resource-id {ACR} --group-id registry" in finding.fix
+    assert finding.explanation == (
+        "contoso takes no public traffic from the nodes (publicNetworkAccess is Disabled),"
+        " and it has no private endpoint."
+    )
 
 
 def test_firewall_deny_without_the_nodes_egress_ip_is_unreachable_naming_it(stack):
@@ -442,6 +448,10 @@ def test_firewall_deny_without_the_nodes_egress_ip_is_unreachable_naming_it(stac
         finding.evidence
     )
     assert finding.fix.endswith("az acr network-rule add -n contoso --ip-address 20.31.4.7")
+    assert finding.explanation == (
+        "The registry firewall denies by default (IP rules: 203.0.113.0/24); the nodes leave"
+        " through their load balancer from 20.31.4.7, which no rule admits, so ACR answers 403."
+    )
 
 
 def test_firewall_deny_with_the_nodes_egress_ip_listed_passes(stack):
@@ -633,8 +643,55 @@ def test_private_registry_the_nodes_cannot_resolve_is_one_dns_finding_per_use(st
         " create -g rg-dns -z privatelink.azurecr.io -n vnet-aks-link -v"
         f" {VNET_AKS} -e false"
     )
+    assert finding.explanation == (
+        "contoso is reached through private endpoint pe-contoso, and zone"
+        " privatelink.azurecr.io (resource group rg-dns) is not linked to the nodes' VNet"
+        " vnet-aks, so the nodes do not get the endpoint's address for"
+        f" {stack.host.split(':')[0]}."
+    )
     text = FORMATS["text"](outcome, RenderOptions())
     assert "from the nodes (per ARM)" in text
+
+
+def nodes_in_subnet_with_nsg(stack: Stack, rules: list[dict]) -> None:
+    subnet = f"{VNET_AKS}/subnets/nodes"
+    for pool in stack.arm.pools[CID.lower()]:
+        pool["properties"]["vnetSubnetID"] = subnet
+    nsg = network_security_group("rg-net", "nsg-aks", rules)
+    stack.arm.add(
+        nsg,
+        virtual_network("rg-net", "vnet-aks", "10.224.0.0/12", [("nodes", "10.224.0.0/16")],
+                        nsg=nsg["id"]),
+    )  # fmt: skip
+
+
+def test_nsg_dropping_https_to_the_internet_is_the_nodes_unreachable_finding(stack):
+    stack.arm.assign(ACR, ACR_PULL, KUBELET)
+    nodes_in_subnet_with_nsg(stack, [security_rule("deny-internet", 1000, "Deny", "Internet")])
+    outcome = stack.run(deployment(stack.image("team-a/api")))
+    finding = only(outcome, "unreachable")
+    assert finding.evidence.startswith(
+        "from the nodes (per ARM): network security group nsg-aks on the nodes' subnet nodes"
+        " (VNet vnet-aks) drops outbound TCP 443 to"
+    )
+    assert finding.explanation.startswith(
+        "Network security group nsg-aks on the nodes' subnet nodes drops outbound TCP 443 to"
+    )
+    assert finding.fix == (
+        "Allow the nodes' HTTPS to the registry in nsg-aks, ahead of its rule deny-internet"
+        " (Deny, priority 1000): az network nsg rule create -g rg-net --nsg-name nsg-aks -n"
+        " allow-acr-https --priority 999 --direction Outbound --access Allow --protocol Tcp"
+        " --destination-address-prefixes AzureContainerRegistry Storage.westeurope"
+        " --destination-port-ranges 443"
+    )
+
+
+def test_nsg_with_the_default_rules_only_costs_two_network_reads(stack):
+    stack.arm.assign(ACR, ACR_PULL, KUBELET)
+    nodes_in_subnet_with_nsg(stack, [])
+    before = len(stack.arm.requests)
+    assert stack.run(deployment(stack.image("team-a/api"))).findings == []
+    assert len(stack.arm.network_reads()) == 2, stack.arm.requests[before:]
 
 
 def test_data_endpoint_only_the_runner_cannot_reach_is_a_note_not_an_error(stack):

@@ -381,12 +381,15 @@ class AksPullAccess:
         return findings
 
     def _node_warning(self, ctx: UseContext, problem: NodeProblem, common: dict) -> Finding:
+        domain = ctx.ref.domain.lower() if ctx.ref else ""
+        host = _endpoint_placeholders(problem.host) if problem.host != domain else {}
         return finding_for(
             problem.cause,
             ctx,
             evidence=f"{NODES}: {problem.evidence}",
             extra={"seen_from": "nodes (per ARM)", "host": problem.host},
-            **(common | problem.values),
+            fix_flavor=problem.flavor or None,
+            **(common | host | problem.values),
         )
 
     def _runner_only_notes(self, state: RegistryState, registry: RegistryInfo) -> None:

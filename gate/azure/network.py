@@ -10,27 +10,44 @@ Read, only as far as the registry needs it:
   zones of the subscriptions involved, their VNet links and A records;
 - the nodes' egress, only when the registry firewall or a UDR firewall makes it matter: the
   outbound IPs of the load balancer or NAT gateway, or the Azure Firewall the default route
-  points at (its public IPs and its policy's rules).
+  points at (its public IPs, and its policy's rule collection groups or its classic rule
+  collections, evaluated in gate/azure/egress_rules.py);
+- the network security group of each of the nodes' subnets (named by the VNet read above),
+  read only where one is attached, its outbound rules evaluated for the login server and data
+  endpoints on the path the nodes take (public addresses or the private endpoint's).
 
 A registry open to the public with no private endpoint, on a cluster whose egress is its load
-balancer or NAT gateway, needs no read at all. Everything here works on the REST JSON of the
-models (`as_dict()`), the shapes of the public REST reference.
+balancer or NAT gateway, costs the nodes' VNet read and one read per NSG on their subnets.
+Everything here works on the REST JSON of the models (`as_dict()`), the shapes of the public
+REST reference.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import ipaddress
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gate.azure.arm import ArmSession
+from gate.azure.arm import ArmDenied, ArmNotFound, ArmSession
+from gate.azure.egress_rules import (
+    FirewallRule,
+    SecurityRule,
+    Target,
+    Verdict,
+    classic_rules,
+    data_region,
+    evaluate_firewall,
+    evaluate_nsg,
+    free_priority,
+    policy_rules,
+    region_key,
+    security_rules,
+)
 from gate.azure.ids import parse_id
 
 AZURE_DNS = "168.63.129.16"
-ACR_SERVICE_TAG = "azurecontainerregistry"
 
 
 def as_json(model: Any) -> dict:
@@ -161,11 +178,20 @@ def registry_network(registry: dict) -> RegistryNetwork:
 
 
 @dataclass(frozen=True)
+class Subnet:
+    id: str
+    name: str
+    prefix: str
+    nsg: str  # the network security group id, "" when none is attached
+
+
+@dataclass(frozen=True)
 class VNet:
     id: str
     name: str
     dns_servers: tuple[str, ...] = ()
     peered: tuple[str, ...] = ()  # remote VNet ids of Connected peerings
+    subnets: tuple[Subnet, ...] = ()
 
     @property
     def custom_dns(self) -> tuple[str, ...]:
@@ -202,7 +228,20 @@ class Firewall:
     private_ip: str
     public_ips: tuple[str, ...]
     policy: str  # firewall policy id, "" for classic rules
-    allowed: tuple[str, ...]  # FQDN patterns, FQDN tags and service tags its Allow rules let out
+    rules: tuple[FirewallRule, ...]  # its network and application rules
+    groups: tuple[str, ...] = ()  # the policy's rule collection group names
+
+    @property
+    def resource_group(self) -> str:
+        return parse_id(self.id).get("resourcegroups", "")
+
+
+@dataclass(frozen=True)
+class SecurityGroup:
+    id: str
+    name: str
+    resource_group: str
+    rules: tuple[SecurityRule, ...]  # outbound, by priority, the default rules last
 
 
 @dataclass(frozen=True)
@@ -451,18 +490,35 @@ class NetworkReader:
                 continue
             public = _ids([c.get("publicIPAddress") for c in configs if c.get("publicIPAddress")])
             policy = str((props.get("firewallPolicy") or {}).get("id") or "")
-            allowed = self._policy_allows(policy) if policy else _classic_allows(props)
+            base = self._base_policy(policy) if policy else ""
+            parent = self._policy_groups(base) if base else []
+            groups = self._policy_groups(policy) if policy else []
+            rules = (
+                policy_rules(parent, 0) + policy_rules(groups, 1)
+                if policy
+                else classic_rules(props)
+            )
             return Firewall(
                 str(fw.get("id")),
                 str(fw.get("name")),
                 private_ip,
                 self._public_ips(public),
                 policy,
-                allowed,
+                tuple(rules),
+                tuple(str(g.get("name") or "") for g in groups),
             )
         return None
 
-    def _policy_allows(self, policy_id: str) -> tuple[str, ...]:
+    def _base_policy(self, policy_id: str) -> str:
+        """The parent policy whose rules the firewall's policy inherits, "" when none."""
+        policy = self._get(
+            "Microsoft.Network/firewallPolicies/read",
+            policy_id,
+            lambda c, p: c.firewall_policies.get(p["resourcegroups"], p["firewallpolicies"]),
+        )
+        return str((_props(policy).get("basePolicy") or {}).get("id") or "")
+
+    def _policy_groups(self, policy_id: str) -> list[dict]:
         parts = parse_id(policy_id)
         client = self.session.network(parts.get("subscriptions", self.cluster.subscription))
         groups = self._call(
@@ -475,14 +531,44 @@ class NetworkReader:
                 )
             ),
         )
-        allowed: list[str] = []
-        for group in groups:
-            for collection in _props(as_json(group)).get("ruleCollections") or ():
-                if str((collection.get("action") or {}).get("type") or "").lower() != "allow":
-                    continue
-                for rule in collection.get("rules") or ():
-                    allowed += _rule_targets(rule)
-        return tuple(allowed)
+        return [as_json(g) for g in groups]
+
+    # -- network security groups
+
+    def node_subnets(self) -> list[tuple[Subnet, str]]:
+        """The subnets the nodes run in, with their VNet's name: each pool's vnetSubnetID, or
+        every subnet of the managed VNet."""
+        wanted = {s.lower() for s in self.cluster.subnets}
+        found = []
+        for vnet in self.vnets():
+            for sub in vnet.subnets:
+                byo = sub.id.lower() in wanted
+                if byo or (self.cluster.managed_vnet and not _named_vnet(vnet.id, wanted)):
+                    found.append((sub, vnet.name))
+        return found
+
+    def security_group(self, nsg_id: str) -> SecurityGroup:
+        def read() -> SecurityGroup:
+            nsg = self._get(
+                "Microsoft.Network/networkSecurityGroups/read",
+                nsg_id,
+                lambda c, p: c.network_security_groups.get(
+                    p["resourcegroups"], p["networksecuritygroups"]
+                ),
+            )
+            return SecurityGroup(
+                nsg_id,
+                _name(nsg_id),
+                parse_id(nsg_id).get("resourcegroups", ""),
+                tuple(security_rules(nsg)),
+            )
+
+        return self._once(("nsg", nsg_id.lower()), read)
+
+
+def _named_vnet(vnet_id: str, subnets: set[str]) -> bool:
+    """Whether some pool names a subnet of this VNet (so it is no managed VNet)."""
+    return any(vnet_of(s).lower() == vnet_id.lower() for s in subnets)
 
 
 def _kind(action: str) -> str:
@@ -496,33 +582,6 @@ def _kind(action: str) -> str:
     return text.removesuffix("es") if text.endswith("sses") else text.removesuffix("s")
 
 
-def _rule_targets(rule: dict) -> list[str]:
-    kind = str(rule.get("ruleType") or "").lower()
-    if kind == "applicationrule":
-        return [
-            *(str(f).lower() for f in rule.get("targetFqdns") or ()),
-            *(f"tag:{str(t).lower()}" for t in rule.get("fqdnTags") or ()),
-        ]
-    if kind == "networkrule":
-        return [
-            *(f"tag:{str(a).lower()}" for a in rule.get("destinationAddresses") or ()),
-            *(str(f).lower() for f in rule.get("destinationFqdns") or ()),
-        ]
-    return []
-
-
-def _classic_allows(props: dict) -> tuple[str, ...]:
-    allowed: list[str] = []
-    for collection in props.get("applicationRuleCollections") or ():
-        cprops = _props(collection)
-        if str((cprops.get("action") or {}).get("type") or "").lower() != "allow":
-            continue
-        for rule in cprops.get("rules") or ():
-            allowed += [str(f).lower() for f in rule.get("targetFqdns") or ()]
-            allowed += [f"tag:{str(t).lower()}" for t in rule.get("fqdnTags") or ()]
-    return tuple(allowed)
-
-
 def _vnet(vnet: dict) -> VNet:
     props = _props(vnet)
     peered = tuple(
@@ -530,26 +589,25 @@ def _vnet(vnet: dict) -> VNet:
         for p in props.get("virtualNetworkPeerings") or ()
         if str(_props(p).get("peeringState") or "").lower() == "connected"
     )
+    subnets = []
+    for sub in props.get("subnets") or ():
+        sprops = _props(sub)
+        prefixes = sprops.get("addressPrefixes") or [sprops.get("addressPrefix") or ""]
+        subnets.append(
+            Subnet(
+                str(sub.get("id") or ""),
+                str(sub.get("name") or ""),
+                str(prefixes[0] or ""),
+                str((sprops.get("networkSecurityGroup") or {}).get("id") or ""),
+            )
+        )
     return VNet(
         str(vnet.get("id") or ""),
         str(vnet.get("name") or ""),
         tuple(str(s) for s in (props.get("dhcpOptions") or {}).get("dnsServers") or ()),
         peered,
+        tuple(subnets),
     )
-
-
-def firewall_lets_out(allowed: Iterable[str], host: str) -> bool:
-    """Whether an Allow rule's target FQDN (globs like *.azurecr.io) or the AzureContainerRegistry
-    service tag covers `host`."""
-    for target in allowed:
-        if target.startswith("tag:"):
-            tag = target[4:].split(".")[0]
-            if tag == ACR_SERVICE_TAG:
-                return True
-            continue
-        if target == "*" or fnmatch.fnmatchcase(host, target):
-            return True
-    return False
 
 
 def ip_allowed(ip: str, rules: Iterable[str]) -> bool:
@@ -619,6 +677,7 @@ class NodeNetwork:
         dns = self._dns(registry, vnets, near, endpoints, view) if registry.endpoints else None
         if near and dns == "private":
             view.path = f"private endpoint {near[0].name} ({_where(near[0], vnets)})"
+            self._security_groups(view, self._private_targets(registry, near[0]))
             return view
         if view.errors:
             return view
@@ -788,6 +847,8 @@ class NodeNetwork:
             f"{closed} and {seen} (nodes' VNets: {names})",
             "aks-no-private-path",
             {
+                "closed": closed,
+                "private_path": seen,
                 "vnet_name": vnet.name,
                 "vnet_rg": parse_id(vnet.id).get("resourcegroups", "<vnet-resource-group>"),
                 "pe_vnet": _name(endpoints[0].vnet) if endpoints else "",
@@ -795,83 +856,252 @@ class NodeNetwork:
         )
 
     def _public(self, registry: RegistryNetwork, view: NodeView) -> NodeView:
-        """The public path: the registry firewall's IP rules against the nodes' egress, and an
-        Azure Firewall in the way."""
+        """The public path: the nodes' NSGs, the registry firewall's IP rules against the nodes'
+        egress, and an Azure Firewall in the way."""
         deny = registry.public and registry.default_action.lower() == "deny"
         udr = self.reader.cluster.outbound_type.lower() == "userdefinedrouting"
-        if not deny and not udr:
+        egress = self.reader.egress() if deny or udr else None
+        routed = egress is not None and udr and not egress.problem
+        if not self._security_groups(view, self._public_targets(registry, routed)):
+            return view
+        if egress is None:
             view.path = view.path or "the registry's public endpoint"
             return view
-        egress = self.reader.egress()
-        if deny:
-            allowed = [ip for ip in egress.ips if ip_allowed(ip, registry.ip_rules)]
-            if egress.problem or not egress.ips:
-                view.warnings.append(
-                    NodeProblem(
-                        "aks-egress-unknown",
-                        registry.login_server,
-                        "",
-                        f"the registry firewall denies by default and {egress.problem or 'the'}"
-                        f" nodes' egress IPs are not known",
-                        "",
-                        {"via": egress.via},
-                    )
-                )
-            elif not allowed:
-                ips = ", ".join(egress.ips)
-                view.errors.append(
-                    NodeProblem(
-                        "unreachable",
-                        registry.login_server,
-                        f"403 Forbidden: client with IP '{egress.ips[0]}' is not allowed access",
-                        f"the registry firewall denies by default and the nodes' egress"
-                        f" ({egress.via}: {ips}) is not among its IP rules"
-                        f" ({', '.join(registry.ip_rules) or 'none'})",
-                        "aks-firewall-deny",
-                        {
-                            "egress_ips": ips,
-                            "ip_rule_commands": "; ".join(
-                                f"az acr network-rule add -n {registry.name} --ip-address {ip}"
-                                for ip in egress.ips
-                            ),
-                        },
-                    )
-                )
-                return view
+        if deny and not self._registry_firewall(registry, egress, view):
+            return view
         if egress.firewall is not None:
             self._firewall_rules(registry, egress.firewall, view)
         view.path = view.path or f"the registry's public endpoint through {egress.via}"
         return view
 
-    def _firewall_rules(self, registry: RegistryNetwork, fw: Firewall, view: NodeView) -> None:
-        hosts = [registry.login_server, *registry.data_endpoints]
-        if not registry.data_endpoints:
-            hosts.append("*.blob.core.windows.net")
-        missing = [
-            h for h in hosts if not firewall_lets_out(fw.allowed, h.replace("*.", "storage."))
+    def _registry_firewall(self, registry: RegistryNetwork, egress: Egress, view: NodeView) -> bool:
+        """Whether the registry firewall (default action Deny) lets the nodes' egress IPs in,
+        or cannot be judged; False adds the error."""
+        allowed = [ip for ip in egress.ips if ip_allowed(ip, registry.ip_rules)]
+        if egress.problem or not egress.ips:
+            view.warnings.append(
+                NodeProblem(
+                    "aks-egress-unknown",
+                    registry.login_server,
+                    "",
+                    f"the registry firewall denies by default and {egress.problem or 'the'}"
+                    f" nodes' egress IPs are not known",
+                    "",
+                    {"via": egress.via},
+                )
+            )
+            return True
+        if allowed:
+            return True
+        ips = ", ".join(egress.ips)
+        rules = ", ".join(registry.ip_rules) or "none"
+        view.errors.append(
+            NodeProblem(
+                "unreachable",
+                registry.login_server,
+                f"403 Forbidden: client with IP '{egress.ips[0]}' is not allowed access",
+                f"the registry firewall denies by default and the nodes' egress"
+                f" ({egress.via}: {ips}) is not among its IP rules ({rules})",
+                "aks-firewall-deny",
+                {
+                    "egress_ips": ips,
+                    "egress_via": egress.via,
+                    "ip_rules": rules,
+                    "ip_rule_commands": "; ".join(
+                        f"az acr network-rule add -n {registry.name} --ip-address {ip}"
+                        for ip in egress.ips
+                    ),
+                },
+            )
+        )
+        return False
+
+    # -- the endpoints the kubelet connects to
+
+    def _hosts(self, registry: RegistryNetwork) -> list[tuple[str, str]]:
+        hosts = [(registry.login_server, "login server")]
+        hosts += [(h, "data endpoint") for h in registry.data_endpoints]
+        return hosts
+
+    def _public_targets(self, registry: RegistryNetwork, routed: bool) -> list[Target]:
+        region = region_key(registry.location)
+        replicas = tuple(sorted({data_region(h, region) for h in registry.data_endpoints}))
+        targets = [
+            Target(host, role, data_region(host, region) if role != "login server" else region,
+                   via_udr=routed, replicas=replicas)
+            for host, role in self._hosts(registry)
+        ]  # fmt: skip
+        if not registry.data_endpoints:  # layers come from the registry's storage accounts
+            targets.append(Target("*.blob.core.windows.net", "storage", region, via_udr=routed))
+        return targets
+
+    def _private_targets(self, registry: RegistryNetwork, pe: PrivateEndpoint) -> list[Target]:
+        region = region_key(registry.location)
+        return [
+            Target(host, role, region, pe.addresses.get(host, ""), private=True)
+            for host, role in self._hosts(registry)
         ]
-        if not missing:
+
+    # -- network security groups on the nodes' subnets
+
+    def _security_groups(self, view: NodeView, targets: list[Target]) -> bool:
+        """Evaluate the outbound rules of each NSG on the nodes' subnets for every endpoint;
+        False when one surely blocks (the error is added)."""
+        for subnet, vnet_name in self.reader.node_subnets():
+            if not subnet.nsg:
+                continue
+            try:
+                nsg = self.reader.security_group(subnet.nsg)
+            except (ArmDenied, ArmNotFound) as exc:
+                view.warnings.append(self._nsg_unread(targets[0].host, subnet, exc))
+                continue
+            verdicts = [(t, evaluate_nsg(list(nsg.rules), t, subnet.prefix)) for t in targets]
+            denied = [(t, v) for t, v in verdicts if not v.allowed and v.proven]
+            if denied:
+                view.errors.append(self._nsg_deny(nsg, subnet, vnet_name, denied))
+                return False
+            unproven = [(t, v) for t, v in verdicts if not v.proven]
+            if unproven:
+                view.warnings.append(self._nsg_unproven(nsg, subnet, unproven))
+        return True
+
+    def _nsg_deny(
+        self,
+        nsg: SecurityGroup,
+        subnet: Subnet,
+        vnet_name: str,
+        denied: list[tuple[Target, Verdict]],
+    ) -> NodeProblem:
+        # The kubelet meets the login server first; a data endpoint only once that answers.
+        target, verdict = denied[0]
+        priority = free_priority(list(nsg.rules), verdict.deny_priority)
+        destinations = " ".join(dict.fromkeys(_nsg_destination(t) for t, _ in denied))
+        blocked = ", ".join(
+            f"{t.host} ({t.role}{' at ' + t.private_ip if t.private_ip else ''})" for t, _ in denied
+        )
+        return NodeProblem(
+            "unreachable",
+            target.host,
+            "i/o timeout",
+            f"network security group {nsg.name} on the nodes' subnet {subnet.name} (VNet"
+            f" {vnet_name}) drops outbound TCP 443 to {blocked}: its {verdict.rule} matches"
+            " before any rule allows it",
+            "aks-nsg-deny",
+            {
+                "nsg": nsg.name,
+                "nsg_rg": nsg.resource_group,
+                "nsg_rule": verdict.rule,
+                "nsg_subnet": subnet.name,
+                "nsg_blocked": blocked,
+                "nsg_priority": priority if priority is not None else "<priority>",
+                "nsg_destinations": destinations,
+            },
+        )
+
+    def _nsg_unproven(
+        self, nsg: SecurityGroup, subnet: Subnet, unproven: list[tuple[Target, Verdict]]
+    ) -> NodeProblem:
+        parts = [
+            f"{t.host} ({t.role}): {'allowed' if v.allowed else 'dropped'} by its {v.rule},"
+            f" unless {'; '.join(v.unproven)}"
+            for t, v in unproven
+        ]
+        return NodeProblem(
+            "aks-nsg-unproven",
+            unproven[0][0].host,
+            "",
+            f"network security group {nsg.name} on the nodes' subnet {subnet.name}: "
+            + " | ".join(parts),
+            "",
+            {
+                "nsg": nsg.name,
+                "nsg_rg": nsg.resource_group,
+                "nsg_subnet": subnet.name,
+                "nsg_unproven": " | ".join(parts),
+            },
+        )
+
+    def _nsg_unread(self, host: str, subnet: Subnet, exc: Exception) -> NodeProblem:
+        name = _name(subnet.nsg)
+        return NodeProblem(
+            "aks-nsg-unproven",
+            host,
+            "",
+            f"network security group {name} on the nodes' subnet {subnet.name} could not be"
+            f" read ({exc}); its outbound rules are not evaluated",
+            "",
+            {
+                "nsg": name,
+                "nsg_rg": parse_id(subnet.nsg).get("resourcegroups", "<resource-group>"),
+                "nsg_subnet": subnet.name,
+                "nsg_unproven": f"the group could not be read ({exc})",
+            },
+        )
+
+    # -- an Azure Firewall on the default route
+
+    def _firewall_rules(self, registry: RegistryNetwork, fw: Firewall, view: NodeView) -> None:
+        # VirtualNetwork is an NSG tag; Azure Firewall rules do not take it.
+        targets = self._public_targets(registry, routed=False)
+        prefix = self._first_prefix()
+        verdicts = [(t, evaluate_firewall(list(fw.rules), t, prefix)) for t in targets]
+        denied = [(t, v) for t, v in verdicts if not v.allowed or not v.proven]
+        if not denied:
             return
         policy = _name(fw.policy) if fw.policy else ""
+        missing = " ".join(t.host for t, v in denied if not v.allowed)
+        said = "; ".join(
+            f"{t.host}: {'allowed' if v.allowed else 'dropped'} ({v.rule})"
+            + (f", unless {'; '.join(v.unproven)}" if v.unproven else "")
+            for t, v in denied
+        )
+        where = f"policy {policy}" if policy else "classic rule collections"
         view.warnings.append(
             NodeProblem(
                 "aks-egress-firewall",
                 registry.login_server,
                 "",
-                f"the nodes' egress goes through Azure Firewall {fw.name}"
-                + (f" (policy {policy})" if policy else " (classic rules)")
-                + f", whose Allow rules do not cover {', '.join(missing)}",
-                "",
+                f"the nodes' egress goes through Azure Firewall {fw.name} ({where}): {said}",
+                "aks-firewall-policy" if policy else "aks-firewall-classic",
                 {
                     "firewall": fw.name,
+                    "firewall_rg": fw.resource_group,
+                    "firewall_rules": where,
+                    "firewall_said": said,
                     "policy": policy or "<firewall-policy>",
                     "policy_rg": parse_id(fw.policy).get("resourcegroups", "<resource-group>")
                     if fw.policy
                     else "<resource-group>",
-                    "missing_fqdns": " ".join(missing),
+                    "rule_group": fw.groups[0] if fw.groups else "<group>",
+                    "collection_priority": _free_collection_priority(fw, denied),
+                    "missing_fqdns": missing or " ".join(t.host for t, _ in denied),
                 },
             )
         )
+
+    def _first_prefix(self) -> str:
+        subnets = self.reader.node_subnets()
+        return subnets[0][0].prefix if subnets else ""
+
+
+def _nsg_destination(target: Target) -> str:
+    """What an allow rule for this endpoint names: the private endpoint's address, or the
+    service tag ACR documents for it."""
+    if target.private:
+        return target.private_ip or "VirtualNetwork"
+    if target.is_data:
+        return f"Storage.{target.region}" if target.region else "Storage"
+    return "AzureContainerRegistry"
+
+
+def _free_collection_priority(fw: Firewall, denied: list[tuple[Target, Verdict]]) -> int | str:
+    """An application rule collection priority that comes before the deny that decided."""
+    used = {r.order[-1] for r in fw.rules if r.kind == "application"}
+    below = min((v.deny_priority for _, v in denied if v.deny_priority), default=65001)
+    for priority in range(min(below - 1, 65000), 99, -1):
+        if priority not in used:
+            return priority
+    return "<priority>"
 
 
 def _where(pe: PrivateEndpoint, vnets: list[VNet]) -> str:
