@@ -350,6 +350,32 @@ CATALOG: dict[str, Cause] = {
             },
         ),
         Cause(
+            id="digest-mismatch",
+            severity=Severity.ERROR,
+            title="Content does not match its digest",
+            status="ErrImagePull",
+            signature=_PULL + "failed commit on ref: {detail}: failed precondition",
+            meaning="The registry served bytes whose digest is not the one asked for (or the one"
+            " it announced); the node verifies the bytes and refuses the pull.",
+            cause="A corrupted or tampered registry, a caching proxy serving stale or altered"
+            " content, or a registry announcing a wrong Docker-Content-Digest.",
+            fixes={
+                "default": "Do not deploy this image until the registry serves the content of"
+                " {reference}: re-push it from a trusted build, or bypass the proxy; compare"
+                " with: crane digest {resolved}.",
+            },
+            patterns=(
+                r"unexpected commit digest",
+                r"digest mismatch",
+                r"failed commit on ref",
+            ),
+            confirm={
+                "default": "curl -sS -H 'Accept: application/vnd.oci.image.index.v1+json,"
+                " application/vnd.oci.image.manifest.v1+json' https://{registry_host}/v2/"
+                "{repository}/manifests/{reference} | sha256sum",
+            },
+        ),
+        Cause(
             id="mutable-tag",
             severity=Severity.WARNING,
             title="Mutable tag",
@@ -771,6 +797,7 @@ _MATCH_ORDER = (
     "unschedulable",
     "platform-mismatch",
     "rate-limited",
+    "digest-mismatch",
     "tls",
     "dns",
     "unauthorized",

@@ -20,6 +20,7 @@ import yaml
 
 from gate.manifests import ImageUse, read_bundle
 from gate.reference import ImageRef
+from gate.registry.protocol import is_digest
 from gate.runner import CheckOptions, parse_uses, resolve
 
 
@@ -146,7 +147,9 @@ def plan_pins(paths: Sequence[str], options: CheckOptions) -> PinPlan:
         ref = parsed.get(use.image)
         if isinstance(ref, ImageRef) and not ref.digest:
             refs[ref] = False
-    resolutions = resolve(refs, options, None) if refs and not options.offline else {}
+    resolutions = (
+        resolve(refs, options, None, read_bytes=True) if refs and not options.offline else {}
+    )
 
     plan = PinPlan()
     scalars: dict[str, dict[tuple[int, str], list[yaml.ScalarNode]]] = {}
@@ -162,6 +165,9 @@ def plan_pins(paths: Sequence[str], options: CheckOptions) -> PinPlan:
         if res is None or not res.ok or not res.digest:
             why = f"{res.problem.cause}: {res.problem.detail}" if res and res.problem else "offline"
             plan.refused.append((use, f"does not resolve ({why})"))
+            continue
+        if not res.digest_from_bytes or not is_digest(res.digest):
+            plan.refused.append((use, "its digest was not computed from the manifest read"))
             continue
         if use.file not in plan.texts:
             plan.texts[use.file] = _read(use.file)

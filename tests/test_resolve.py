@@ -16,6 +16,8 @@ from gate.registry.resolve import Resolver
 
 def resolver_for(registry, credential=None, insecure=True, **options):
     hosts = frozenset({registry.host}) if insecure else frozenset()
+    if insecure and registry.token_server is not None:
+        hosts |= {registry.token_server.host}  # a plain-HTTP realm gets credentials only so
     ca = str(registry.ca_file) if registry.ca_file and not insecure else None
     client = RegistryClient(
         ClientOptions(insecure=hosts, ca_file=ca, timeout=5, deadline=30, **options)

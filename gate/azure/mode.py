@@ -162,6 +162,7 @@ def _with_cluster(
     client_options = ClientOptions(
         timeout=options.timeout,
         deadline=options.deadline,
+        ends_at=options.ends_at,
         insecure=options.insecure,
         ca_file=options.ca_file,
     )

@@ -161,6 +161,7 @@ def run_cluster_check(
         client_options = ClientOptions(
             timeout=options.timeout,
             deadline=options.deadline,
+            ends_at=options.ends_at,
             insecure=options.insecure,
             ca_file=options.ca_file,
         )
