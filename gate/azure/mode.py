@@ -127,7 +127,9 @@ def run_aks_check(
     """`run_check` with the AKS source, alone or on top of cluster mode."""
     if session is None:
         require_sdk()
-    session = session or ArmSession(CLOUDS[aks.cloud], timeout=options.timeout)
+    session = session or ArmSession(
+        CLOUDS[aks.cloud], timeout=options.timeout, ends_at=options.ends_at
+    )
     mode = AksMode(session, aks, timeout=options.timeout, ca_file=options.ca_file, **mode_kwargs)
     options = replace(options, fallback_credentials=mode.exchange.lookup)
     if cluster is not None and cluster.enabled:
@@ -166,6 +168,7 @@ def _with_cluster(
         insecure=options.insecure,
         ca_file=options.ca_file,
     )
+    cluster = replace(cluster, ends_at=options.ends_at)
     kube = open_cluster_mode(cluster, client_options, options.concurrency)
     try:
         sources = tuple(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
@@ -52,6 +53,7 @@ class LiveCluster:
         context: str | None = None,
         timeout: float = 10.0,
         keep_credentials: bool = False,
+        ends_at: float | None = None,
     ) -> None:
         try:
             from kubernetes import config
@@ -80,6 +82,7 @@ class LiveCluster:
         self.context_namespace: str | None = namespace if isinstance(namespace, str) else None
         self.host = configuration.host
         self.timeout = timeout
+        self.ends_at = ends_at
         self.keep_credentials = keep_credentials
         # The typed API classes import every model (about a second); raw paths through the
         # same ApiClient keep its auth (tokens, exec plugins, client certs), TLS and proxies.
@@ -90,6 +93,17 @@ class LiveCluster:
 
     def close(self) -> None:
         self._client.close()
+
+    def _timeout(self) -> float:
+        """The per-request timeout, cut to what is left of the run's deadline."""
+        if self.ends_at is None:
+            return self.timeout
+        left = self.ends_at - time.monotonic()
+        if left <= 0:
+            raise ClusterError(
+                f"the run's deadline passed before the kube API at {self.host} answered"
+            )
+        return min(self.timeout, left)
 
     # ---- transport -------------------------------------------------------------------------
 
@@ -108,9 +122,8 @@ class LiveCluster:
                 header_params={"Accept": "application/json"},
                 auth_settings=["BearerToken"],
             )
-            response = self._client.call_api(
-                *request, _request_timeout=(self.timeout, self.timeout)
-            )
+            timeout = self._timeout()
+            response = self._client.call_api(*request, _request_timeout=(timeout, timeout))
             response.read()
             status, body = response.status, response.data
         except Exception as exc:  # urllib3 / ssl / socket errors, exec plugin failures
