@@ -371,6 +371,9 @@ class _HTTPServer(LoopbackHTTPServer):
     owner: FaultServer
     tls: ssl.SSLContext | None = None
 
+    def handle_error(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+        """A client that hangs up between requests is what the faults provoke: no stack dump."""
+
     def finish_request(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
         """With TLS: each connection is TLS when its first byte is a handshake record, plain
         HTTP otherwise (one port, both schemes, as some proxies serve)."""

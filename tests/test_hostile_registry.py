@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 from fault_server import IMITATED_DIGEST, IMITATED_MANIFEST, MANIFEST_TYPE, Exchange
+from kube_fake import namespace, node, pull_secret, service_account
 
 from gate.cli import main
 from gate.registry.protocol import MAX_MANIFEST_BYTES
@@ -240,6 +242,38 @@ def test_a_one_byte_per_second_token_realm_ends_the_run_by_its_deadline(tmp_path
     )
     assert run.seconds < 4 + 2.5
     assert run.only()["cause"] == "unreachable"
+
+
+def test_the_credential_checks_of_cluster_mode_share_the_runs_deadline(tmp_path, fault_server):
+    """--verify-credentials asks the registry again after the pipeline's own resolution: both
+    together end by the one deadline."""
+    server = fault_server(Drip())
+    secret = pull_secret("shop", "regcred", {server.host: ("carol", "s3cret-carol")})
+    items = [node("node-1", "pool"), namespace("shop"), service_account("shop", "default", [])]
+    state = tmp_path / "cluster.yaml"
+    state.write_text(
+        yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [*items, secret]})
+    )
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {
+            "containers": [{"name": "web", "image": f"{server.host}/app/web:1.0"}],
+            "imagePullSecrets": [{"name": "regcred"}],
+        },
+    }
+    manifests = tmp_path / "pod.yaml"
+    manifests.write_text(yaml.safe_dump(pod))
+    args = [sys.executable, "-m", "gate", "check", str(manifests), "--format", "json"]
+    args += ["--cluster-state", str(state), "--verify-credentials", *insecure(server.host)]
+    args += ["--timeout", "30", "--deadline", "4"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    started = time.monotonic()
+    done = subprocess.run(args, capture_output=True, env=env, timeout=60)
+    assert time.monotonic() - started < 4 + 3.0
+    assert b"Traceback" not in done.stderr
+    assert done.returncode == 1, done.stderr.decode()
 
 
 # --- 2. every answer capped while it streams -------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import queue
+import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -47,6 +48,9 @@ SCHEMA1_TYPES = frozenset(
     }
 )
 ATTESTATION = "attestation-manifest"
+_REFERENCE_TYPE = "vnd.docker.reference.type"
+# JSON can carry a lone surrogate only as an escape (UTF-8 cannot encode one).
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 MAX_TAGS_LISTED = 1000
 MAX_TAG_CHARS = 128  # distribution's own limit; longer "tags" are not tags
 # Grace after the run's deadline for answers already in hand (workers' own requests stop at it).
@@ -102,13 +106,31 @@ def _media_type(answer: Answer, data: dict | None) -> str:
     return clean_text(header[:200])
 
 
-def _platform(data: object) -> Platform | None:
-    """A platform from registry JSON, its strings made printable-safe."""
+def _platform(data: object, clean: bool = True) -> Platform | None:
+    """A platform from registry JSON, its strings made printable-safe (`clean`: the answer
+    may hold escaped surrogates; over-long values are cut either way)."""
     platform = from_oci(data)
     if platform is None:
         return None
     fields = (platform.os, platform.architecture, platform.variant, platform.os_version)
+    if not clean and all(len(v) <= 200 for v in fields):
+        return platform
     return Platform(*(clean_text(v[:200]) for v in fields))
+
+
+def _index_platforms(entries: list, clean: bool) -> tuple[Platform, ...]:
+    """The distinct platforms of an index's entries, attestations left out."""
+    found: dict[Platform, None] = {}
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        annotations = entry.get("annotations")
+        if isinstance(annotations, dict) and annotations.get(_REFERENCE_TYPE) == ATTESTATION:
+            continue
+        platform = _platform(entry.get("platform"), clean)
+        if platform is not None and not platform.is_unknown:
+            found[platform] = None
+    return tuple(found)
 
 
 def header_digest(answer: Answer) -> str | None:
@@ -140,17 +162,6 @@ def manifest_digest(answer: Answer, expected: str | None) -> str:
     return digest_of(answer.body)
 
 
-def _is_attestation(entry: dict) -> bool:
-    annotations = entry.get("annotations") or {}
-    if (
-        isinstance(annotations, dict)
-        and annotations.get("vnd.docker.reference.type") == ATTESTATION
-    ):
-        return True
-    platform = from_oci(entry.get("platform"))
-    return platform is not None and platform.is_unknown
-
-
 def parse_manifest(answer: Answer, expected: str | None = None) -> _Manifest:
     """Digest (from the bytes, checked against `expected` and the header), media type and (for
     an index or schema 1) platforms of a manifest answer."""
@@ -170,12 +181,8 @@ def parse_manifest(answer: Answer, expected: str | None = None) -> _Manifest:
         entries = data.get("manifests")
         if not isinstance(entries, list):
             raise RegistryProblem("registry-error", "index has no manifests list")
-        platforms = [
-            _platform(e.get("platform"))
-            for e in entries
-            if isinstance(e, dict) and not _is_attestation(e)
-        ]
-        return _Manifest(digest, media_type, tuple(dict.fromkeys(p for p in platforms if p)))
+        clean = _ESCAPED_SURROGATE.search(answer.body) is not None
+        return _Manifest(digest, media_type, _index_platforms(entries, clean))
     if media_type in SCHEMA1_TYPES or data.get("schemaVersion") == 1:
         arch = data.get("architecture")
         platform = _platform({"os": "linux", "architecture": arch})
