@@ -13,7 +13,6 @@ import gzip
 import hashlib
 import json
 import os
-import resource
 import subprocess
 import sys
 import threading
@@ -81,19 +80,29 @@ def check(tmp_path: Path, images: list[str], *extra: str, fmt: str = "json") -> 
 
 
 def check_process(tmp_path: Path, images: list[str], *extra: str) -> tuple[Run, int]:
-    """The real command as a child: wall time to exit, and its peak RSS in bytes."""
+    """The real command as a child: wall time to exit, and its own peak RSS in bytes (from
+    wait4: RUSAGE_CHILDREN would be the largest of every child this test process started)."""
     args = [sys.executable, "-m", "gate", "check", str(write_pod(tmp_path, images))]
     args += ["--format", "json", *extra]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.monotonic()
-    done = subprocess.run(args, capture_output=True, env=env, timeout=120)
+    child = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    killer = threading.Timer(120, child.kill)
+    killer.start()
+    try:
+        err_reader = threading.Thread(target=lambda: setattr(child, "err", child.stderr.read()))
+        err_reader.start()
+        out = child.stdout.read()
+        err_reader.join()
+        _, status, usage = os.wait4(child.pid, 0)
+    finally:
+        killer.cancel()
+    child.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.monotonic() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    assert b"Traceback" not in done.stderr, done.stderr.decode()
-    assert done.returncode in (0, 1), done.stderr.decode()
-    # ru_maxrss of children is the largest child so far: only meaningful when it grew.
-    return Run(done.returncode, json.loads(done.stdout), seconds), max(peak, before) * 1024
+    err = child.err.decode()
+    assert "Traceback" not in err, err
+    assert child.returncode in (0, 1), err
+    return Run(child.returncode, json.loads(out), seconds), usage.ru_maxrss * 1024
 
 
 def insecure(*hosts: str) -> list[str]:
