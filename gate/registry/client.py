@@ -18,7 +18,15 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
-from gate.registry.auth import Challenge, Token, TokenCache, parse_challenge, token_lifetime
+from gate.registry.auth import (
+    Challenge,
+    Token,
+    TokenCache,
+    TokenKey,
+    granted_scopes,
+    parse_challenge,
+    token_lifetime,
+)
 from gate.registry.credentials import Credential
 from gate.registry.hosts import DOCKER_HUB, api_host, split_host_port
 from gate.registry.protocol import (
@@ -38,6 +46,8 @@ USER_AGENT = "pullgate"
 _TRANSIENT_STATUS = frozenset({500, 502, 503, 504})
 # Causes that, met by a host's first request (after its retries), hold for every later one.
 _HOST_DOWN = frozenset({"dns", "tls", "unreachable"})
+# Scopes asked in one token request: about 2 KB of query, well under URL limits.
+MAX_SCOPES_PER_TOKEN = 50
 
 
 class Deadline:
@@ -64,6 +74,8 @@ class ClientOptions:
     head_first: Callable[[str], bool] = field(default=lambda domain: domain == DOCKER_HUB)
     # The run's end (time.monotonic()) when other phases share the run's deadline.
     ends_at: float | None = None
+    # Ask one token for several repositories of a registry (and credential) at once.
+    multi_scope: bool = True
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -126,6 +138,13 @@ class RegistryClient:
         self.deadline = deadline or Deadline(options.deadline, options.ends_at)
         self.tokens = TokenCache()
         self.secrets = Secrets()  # every credential sent, scrubbed from what is quoted back
+        # Multi-scope tokens: the scopes the run will need per (host, credential id), the
+        # token keys that must be asked alone (not granted in a batch, or refused with one),
+        # and one lock per (host, credential id) for the batch request.
+        self._planned: dict[tuple[str, str], dict[str, None]] = {}
+        self._alone: set[TokenKey] = set()
+        self._batch_locks: dict[tuple[str, str], threading.Lock] = {}
+        self.token_requests = 0
         self._backend = DeadlineBackend()
         self._challenges: dict[str, Challenge] = {}
         self._schemes: dict[str, str] = {}
@@ -359,8 +378,19 @@ class RegistryClient:
         parts = urlsplit(realm)
         return self._may_carry_secrets(parts.scheme, parts.netloc)
 
+    def plan(self, domain: str, repository: str, credential: Credential | None) -> None:
+        """Announce a repository the run will read with `credential`, so the first token asked
+        for this registry and credential can cover it too."""
+        key = (api_host(domain), credential.id if credential else "")
+        with self._lock:
+            self._planned.setdefault(key, {})[f"repository:{repository}:pull"] = None
+
     def _fetch_token(
-        self, challenge: Challenge, scope: str, registry_host: str, credential: Credential | None
+        self,
+        challenge: Challenge,
+        scopes: list[str],
+        registry_host: str,
+        credential: Credential | None,
     ) -> Token:
         realm = challenge.realm
         if not realm.startswith(("https://", "http://")):
@@ -374,7 +404,7 @@ class RegistryClient:
             form = {
                 "grant_type": "refresh_token",
                 "service": challenge.service,
-                "scope": scope,
+                "scope": " ".join(scopes),  # OAuth2: one space-delimited parameter
                 "refresh_token": credential.identity_token,
                 "client_id": USER_AGENT,
             }
@@ -383,9 +413,9 @@ class RegistryClient:
         else:
             if send_secret and credential.username:
                 headers["Authorization"] = self._basic(credential)
-            query = urlencode(
-                {k: v for k, v in (("service", challenge.service), ("scope", scope)) if v}
-            )
+            # The token protocol: `scope` repeated, once per scope.
+            pairs = [("service", challenge.service)] + [("scope", s) for s in scopes]
+            query = urlencode([(k, v) for k, v in pairs if v])
             sep = "&" if "?" in realm else "?"
             answer = self._token_request("GET", f"{realm}{sep}{query}", headers, None)
         who = credential.source if credential else "anonymous"
@@ -432,6 +462,8 @@ class RegistryClient:
         attempt = 0
         while True:
             try:
+                with self._lock:
+                    self.token_requests += 1
                 answer = self._once(method, url, headers, MAX_TOKEN_BYTES, content)
             except httpx.TransportError as exc:
                 problem = classify_transport_error(exc, host)
@@ -456,8 +488,58 @@ class RegistryClient:
                 return self._basic(credential)
             return None
         key = (host, scope, credential.id if credential else "")
-        token = self.tokens.get(key, lambda: self._fetch_token(challenge, scope, host, credential))
+        token = self.tokens.cached(key) or self._batched_token(challenge, key, credential)
+        if token is None:
+            self._alone.add(key)  # asked alone: a refusal of this token is final
+            token = self.tokens.get(
+                key, lambda: self._fetch_token(challenge, [scope], host, credential)
+            )
         return f"Bearer {token.value}"
+
+    def _batched_token(
+        self, challenge: Challenge, key: TokenKey, credential: Credential | None
+    ) -> Token | None:
+        """One token request for this scope and the run's other planned scopes of the same
+        registry and credential; each scope the token grants (by its `access` claim, or all
+        when the token is opaque) is cached, the others are asked alone later. None when
+        there is nothing to batch."""
+        host, scope, credential_id = key
+        group = (host, credential_id)
+        if not self.options.multi_scope or key in self._alone:
+            return None
+        with self._lock:
+            lock = self._batch_locks.setdefault(group, threading.Lock())
+        with lock:
+            token = self.tokens.cached(key)
+            if token is not None or key in self._alone:
+                return token
+            with self._lock:
+                planned = list(self._planned.get(group, {}))
+            others = [
+                s
+                for s in planned
+                if s != scope
+                and (host, s, credential_id) not in self._alone
+                and self.tokens.cached((host, s, credential_id)) is None
+            ]
+            if not others:
+                return None
+            scopes = [scope, *others[: MAX_SCOPES_PER_TOKEN - 1]]
+            try:
+                token = self._fetch_token(challenge, scopes, host, credential)
+            except RegistryProblem as problem:
+                if problem.cause in _HOST_DOWN:
+                    raise
+                # A token server that refuses several scopes at once: ask one by one.
+                self._alone.update((host, s, credential_id) for s in scopes)
+                return None
+            granted = granted_scopes(token.value, scopes)
+            for each in scopes:
+                if granted is None or each in granted:
+                    self.tokens.put((host, each, credential_id), token)
+                else:
+                    self._alone.add((host, each, credential_id))
+            return self.tokens.cached(key)
 
     def request(
         self,
@@ -499,12 +581,24 @@ class RegistryClient:
             if first is not None:
                 self._contacted.add(host)
                 first.release()
-        if answer.status != 401 or challenge is None:
-            return answer
-        if auth and challenge.scheme == "bearer":
-            self.tokens.drop((host, scope, credential.id if credential else ""))
-        retry_auth = self._authorization(host, challenge.scope or scope, credential, challenge)
-        if not retry_auth or retry_auth == auth:
-            return answer
-        headers["Authorization"] = retry_auth
-        return self.send(method, host, path, headers, cap)
+        # Follow the challenge: once with a (possibly shared) token, and once more with a token
+        # asked for this scope alone when a multi-scope token turned out not to cover it.
+        for _ in range(2):
+            if answer.status != 401 or challenge is None:
+                return answer
+            want = challenge.scope or scope
+            if auth and challenge.scheme == "bearer":
+                key = (host, want, credential.id if credential else "")
+                if key in self._alone:
+                    return answer  # refused with a token asked for it alone: final
+                self.tokens.drop(key)
+                self._alone.add(key)
+            retry_auth = self._authorization(host, want, credential, challenge)
+            if not retry_auth or retry_auth == auth:
+                return answer
+            headers["Authorization"] = auth = retry_auth
+            answer = self.send(method, host, path, headers, cap)
+            challenge = None
+            if answer.status == 401:
+                challenge = parse_challenge(answer.headers.get("www-authenticate"))
+        return answer

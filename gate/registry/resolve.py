@@ -208,6 +208,7 @@ class Resolver:
         self.concurrency = max(1, concurrency)
         self.read_bytes = read_bytes
         self._config_platforms: dict[str, Platform | None] = {}
+        self._credentials_of: dict[ImageRef, list[Credential | None]] = {}
         self._lock = threading.Lock()
 
     def resolve_all(
@@ -220,6 +221,7 @@ class Resolver:
         unanswered get a deadline finding and the run goes on without waiting for their
         workers (which stop at their own request deadlines)."""
         unique = list(dict.fromkeys(refs))
+        self._plan_tokens(unique)
         todo: queue.SimpleQueue[ImageRef] = queue.SimpleQueue()
         for ref in unique:
             todo.put(ref)
@@ -254,8 +256,24 @@ class Resolver:
                 )
         return results
 
+    def _plan_tokens(self, refs: list[ImageRef]) -> None:
+        """Tell the client every repository the run reads and with which credential first, so
+        one token request per registry and credential can cover them."""
+        for ref in refs:
+            candidates = self._candidates(ref)
+            self.client.plan(ref.domain, ref.path, candidates[0])
+
+    def _candidates(self, ref: ImageRef) -> list[Credential | None]:
+        with self._lock:
+            if ref in self._credentials_of:
+                return self._credentials_of[ref]
+        found: list[Credential | None] = list(self.credentials(ref)) or [None]
+        with self._lock:
+            self._credentials_of[ref] = found
+        return found
+
     def resolve(self, ref: ImageRef, need_platforms: bool) -> Resolution:
-        candidates: list[Credential | None] = list(self.credentials(ref)) or [None]
+        candidates = self._candidates(ref)
         result = Resolution(ref)
         for credential in candidates:
             result = self._resolve_as(ref, credential, need_platforms)
