@@ -10,13 +10,19 @@ from __future__ import annotations
 import base64
 import socket
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit
 
-import httpx
+# httpx's __init__ imports its command line (and with it pygments, about 40 ms) whenever click
+# and pygments are installed; pullgate never uses it. A None entry makes that import fail fast,
+# and httpx falls back to its stub, as it does when they are missing.
+if "httpx" not in sys.modules:
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[assignment]
+import httpx  # noqa: E402
 
 from gate.registry.auth import (
     Challenge,

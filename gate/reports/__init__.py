@@ -1,12 +1,15 @@
-"""Report formats: each renders an Outcome to text; `FORMATS` maps a --format name to it."""
+"""Report formats: each renders an Outcome to text; `FORMATS` maps a --format name to it.
+Each format's module is imported when it renders: a run pays only for the formats it writes."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import import_module
+from typing import TYPE_CHECKING
 
-from gate.reports import azure, github, json_report, junit, markdown, sarif, text
-from gate.runner import Outcome
+if TYPE_CHECKING:
+    from gate.runner import Outcome
 
 
 @dataclass(frozen=True)
@@ -18,16 +21,29 @@ class RenderOptions:
     source_url: str | None = None
 
 
-Renderer = Callable[[Outcome, RenderOptions], str]
+Renderer = Callable[["Outcome", RenderOptions], str]
+
+
+def _format(module: str) -> Callable[[], Callable[..., str]]:
+    return lambda: import_module(f"gate.reports.{module}").render
+
+
+_text, _json, _sarif = _format("text"), _format("json_report"), _format("sarif")
+_junit, _github, _azure, _markdown = (
+    _format("junit"),
+    _format("github"),
+    _format("azure"),
+    _format("markdown"),
+)
 
 FORMATS: dict[str, Renderer] = {
-    "text": lambda outcome, opts: text.render(outcome, color=opts.color, strict=opts.strict),
-    "json": lambda outcome, opts: json_report.render(outcome, strict=opts.strict),
-    "sarif": lambda outcome, opts: sarif.render(outcome, strict=opts.strict),
-    "junit": lambda outcome, opts: junit.render(outcome, strict=opts.strict),
-    "github": lambda outcome, opts: github.render(outcome, strict=opts.strict),
-    "azure": lambda outcome, opts: azure.render(outcome, strict=opts.strict),
-    "markdown": lambda outcome, opts: markdown.render(
+    "text": lambda outcome, opts: _text()(outcome, color=opts.color, strict=opts.strict),
+    "json": lambda outcome, opts: _json()(outcome, strict=opts.strict),
+    "sarif": lambda outcome, opts: _sarif()(outcome, strict=opts.strict),
+    "junit": lambda outcome, opts: _junit()(outcome, strict=opts.strict),
+    "github": lambda outcome, opts: _github()(outcome, strict=opts.strict),
+    "azure": lambda outcome, opts: _azure()(outcome, strict=opts.strict),
+    "markdown": lambda outcome, opts: _markdown()(
         outcome, strict=opts.strict, source_url=opts.source_url
     ),
 }
