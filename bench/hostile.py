@@ -24,6 +24,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from fault_server import FaultServer  # noqa: E402
 from test_hostile_registry import (  # noqa: E402
     INDEX_TYPE,
+    RSS_WRAPPER,
     Answering,
     Drip,
     EndlessToken,
@@ -34,25 +35,21 @@ from test_hostile_registry import (  # noqa: E402
 
 
 def run(images: list[str], *args: str) -> tuple[float, int, int, str]:
-    """Wall seconds to exit, peak RSS (MiB), report bytes, causes seen."""
+    """Wall seconds to exit, peak RSS (MiB) of the command itself, report bytes, causes."""
     with tempfile.TemporaryDirectory() as tmp:
         pod = Path(tmp) / "pod.yaml"
         containers = "".join(f"  - name: c{i}\n    image: {im}\n" for i, im in enumerate(images))
         head = "apiVersion: v1\nkind: Pod\nmetadata: {name: w}\nspec:\n  containers:\n"
         pod.write_text(head + containers)
-        cmd = [sys.executable, "-m", "gate", "check", str(pod), "--format", "json", *args]
+        cmd = [sys.executable, "-c", RSS_WRAPPER, sys.executable, "-m", "gate", "check"]
+        cmd += [str(pod), "--format", "json", *args]
         started = time.monotonic()
-        pid = subprocess.Popen(
-            cmd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        done = subprocess.run(
+            cmd, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300
         )
-        out = pid.stdout.read()
-        _, _, usage = os.wait4(pid.pid, 0)  # this child's own rusage
-        pid.returncode = 0
         seconds = time.monotonic() - started
-    peak = usage.ru_maxrss // 1024
+    peak = int(done.stderr.decode().rsplit("maxrss=", 1)[1].split()[0]) // 1024
+    out = done.stdout
     causes = sorted({f["cause"] for f in json.loads(out)["findings"]})
     return seconds, peak, len(out), ",".join(causes)
 

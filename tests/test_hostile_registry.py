@@ -79,30 +79,30 @@ def check(tmp_path: Path, images: list[str], *extra: str, fmt: str = "json") -> 
     return Run(result.exit_code, report, seconds, result.stdout)
 
 
+# Starts the command and reports its peak RSS: the measured process must be forked from a small
+# parent, since Linux counts a child's pre-exec memory (here, the whole pytest process) in its
+# ru_maxrss.
+RSS_WRAPPER = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.run(sys.argv[1:]).returncode\n"
+    "print(f'maxrss={resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}', file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+
+
 def check_process(tmp_path: Path, images: list[str], *extra: str) -> tuple[Run, int]:
-    """The real command as a child: wall time to exit, and its own peak RSS in bytes (from
-    wait4: RUSAGE_CHILDREN would be the largest of every child this test process started)."""
-    args = [sys.executable, "-m", "gate", "check", str(write_pod(tmp_path, images))]
-    args += ["--format", "json", *extra]
+    """The real command as a child: wall time to exit, and its own peak RSS in bytes."""
+    args = [sys.executable, "-c", RSS_WRAPPER, sys.executable, "-m", "gate", "check"]
+    args += [str(write_pod(tmp_path, images)), "--format", "json", *extra]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     started = time.monotonic()
-    child = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    killer = threading.Timer(120, child.kill)
-    killer.start()
-    try:
-        err_reader = threading.Thread(target=lambda: setattr(child, "err", child.stderr.read()))
-        err_reader.start()
-        out = child.stdout.read()
-        err_reader.join()
-        _, status, usage = os.wait4(child.pid, 0)
-    finally:
-        killer.cancel()
-    child.returncode = os.waitstatus_to_exitcode(status)
+    done = subprocess.run(args, capture_output=True, env=env, timeout=120)
     seconds = time.monotonic() - started
-    err = child.err.decode()
+    err = done.stderr.decode()
     assert "Traceback" not in err, err
-    assert child.returncode in (0, 1), err
-    return Run(child.returncode, json.loads(out), seconds), usage.ru_maxrss * 1024
+    assert done.returncode in (0, 1), err
+    peak = int(err.rsplit("maxrss=", 1)[1].split()[0]) * 1024
+    return Run(done.returncode, json.loads(done.stdout), seconds), peak
 
 
 def insecure(*hosts: str) -> list[str]:

@@ -225,7 +225,7 @@ class Resolver:
         todo: queue.SimpleQueue[ImageRef] = queue.SimpleQueue()
         for ref in unique:
             todo.put(ref)
-        answers: queue.SimpleQueue[Resolution] = queue.SimpleQueue()
+        answers: queue.SimpleQueue[Resolution | BaseException] = queue.SimpleQueue()
 
         def work() -> None:
             while self.client.deadline.remaining() > 0:
@@ -233,7 +233,11 @@ class Resolver:
                     ref = todo.get_nowait()
                 except queue.Empty:
                     return
-                answers.put(self.resolve(ref, need_platforms(ref)))
+                try:
+                    answers.put(self.resolve(ref, need_platforms(ref)))
+                except BaseException as exc:  # noqa: BLE001 - raised again in the caller
+                    answers.put(exc)
+                    return
 
         for i in range(min(self.concurrency, len(unique))):
             threading.Thread(target=work, name=f"pullgate-{i}", daemon=True).start()
@@ -243,6 +247,8 @@ class Resolver:
                 result = answers.get(timeout=self.client.deadline.remaining() + _DRAIN_S)
             except queue.Empty:
                 break
+            if isinstance(result, BaseException):
+                raise result  # as the pool's future.result() did: a bug, not a finding
             results[result.ref] = result
             if progress:
                 progress(result)
