@@ -652,3 +652,43 @@ def test_a_plain_http_realm_named_insecure_with_its_port_gets_credentials(
         *insecure(realm.host),
     )
     assert any("authorization" in r.headers for r in realm.requests)
+
+
+# --- the ACR token exchange is a network answer like any other -------------------------------
+
+
+def exchange_against(fault_server, tls_files, behaviour):  # noqa: ANN001, ANN201
+    from gate.azure.exchange import AcrExchange
+    from gate.reference import parse_reference
+
+    server = fault_server(behaviour, tls=tls_files)
+    entra = "eyJ-entra-" + os.urandom(16).hex()
+    exchange = AcrExchange(
+        lambda: entra,
+        verify=str(tls_files.ca_file),
+        timeout=5,
+        is_registry=lambda host: True,
+        url_for=lambda host: f"{server.url}/oauth2/exchange",
+    )
+    found = exchange.lookup(parse_reference(f"{server.host}/app/web:1"))
+    return found, " ".join(exchange.problems.values()), entra
+
+
+def test_an_acr_exchange_echoing_the_entra_token_has_it_scrubbed(fault_server, tls_files):
+    def echo(ex: Exchange) -> None:
+        length = int(ex.headers.get("content-length", "0"))
+        form = ex.handler.rfile.read(length).decode()
+        ex.send(401, f"bad request: {form}".encode(), content_type="text/plain")
+
+    found, problems, entra = exchange_against(fault_server, tls_files, echo)
+    assert found == []
+    assert "answered 401" in problems
+    assert entra not in problems and entra[:12] not in problems
+
+
+def test_an_endless_acr_exchange_answer_is_capped(fault_server, tls_files):
+    endless = EndlessToken()
+    found, problems, _ = exchange_against(fault_server, tls_files, endless)
+    assert found == []
+    assert "byte limit" in problems
+    assert endless.sent < 16 * 1024 * 1024
