@@ -692,3 +692,21 @@ def test_an_endless_acr_exchange_answer_is_capped(fault_server, tls_files):
     assert found == []
     assert "byte limit" in problems
     assert endless.sent < 16 * 1024 * 1024
+
+
+def test_a_one_byte_per_second_kube_api_ends_the_run_by_its_deadline(
+    tmp_path, fault_server, tls_files
+):
+    from kube_fake import write_kubeconfig
+
+    api = fault_server(Drip(), tls=tls_files)
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", api.url, tls_files.ca_file.read_bytes())
+    args = [sys.executable, "-m", "gate", "check", str(write_pod(tmp_path, ["nginx:1.27"]))]
+    args += ["--kubeconfig", str(kubeconfig), "--timeout", "30", "--deadline", "4"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    started = time.monotonic()
+    done = subprocess.run(args, capture_output=True, env=env, timeout=60)
+    assert time.monotonic() - started < 4 + 3.0
+    assert b"Traceback" not in done.stderr
+    assert done.returncode == 2, done.stderr.decode()  # the cluster could not be read: one line
+    assert len(done.stderr.decode().strip().splitlines()) == 1

@@ -107,6 +107,29 @@ class LiveCluster:
 
     # ---- transport -------------------------------------------------------------------------
 
+    def _call(self, request: tuple, timeout: float) -> tuple[int, bytes]:
+        """One API call that ends within `timeout` in total: urllib3's timeouts apply to each
+        read, so a server sending a byte at a time would hold it; the call runs in a daemon
+        thread that is abandoned (its socket timeouts end it) when the time is up."""
+        done: dict[str, Any] = {}
+
+        def call() -> None:
+            try:
+                response = self._client.call_api(*request, _request_timeout=(timeout, timeout))
+                response.read()
+                done["answer"] = (response.status, response.data)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                done["error"] = exc
+
+        worker = threading.Thread(target=call, name="pullgate-kube", daemon=True)
+        worker.start()
+        worker.join(timeout)
+        if "error" in done:
+            raise done["error"]
+        if "answer" not in done:
+            raise TimeoutError(f"no complete answer within {timeout:.1f} s")
+        return done["answer"]
+
     def _get(
         self, path: str, what: tuple[str, str, str | None], query: list | None = None
     ) -> dict | None:
@@ -122,10 +145,7 @@ class LiveCluster:
                 header_params={"Accept": "application/json"},
                 auth_settings=["BearerToken"],
             )
-            timeout = self._timeout()
-            response = self._client.call_api(*request, _request_timeout=(timeout, timeout))
-            response.read()
-            status, body = response.status, response.data
+            status, body = self._call(request, self._timeout())
         except Exception as exc:  # urllib3 / ssl / socket errors, exec plugin failures
             reason = getattr(exc, "reason", None) or exc
             raise ClusterError(f"cannot reach the kube API at {self.host}: {reason}") from None
