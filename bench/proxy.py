@@ -10,7 +10,10 @@ what each tool asked for. Control endpoints, answered at once and not counted:
   GET /__bench/config?registry=H:P&latency=S&token=H:P
 
 Bounded: at most MAX_CLIENTS connections, header and body size limits, an idle timeout per
-connection and an overall upstream timeout per request. Prints `listening on 127.0.0.1:PORT`.
+connection and an overall upstream timeout per request. Prints `listening on 127.0.0.1:PORT`;
+with `--tls CERT KEY` it also serves HTTPS on a second port and prints
+`listening on 127.0.0.1:PORT tls 127.0.0.1:TLSPORT` (clients use the TLS port, control stays on
+the plain one), so handshakes cost what they cost against a real registry.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import ssl
 import sys
 from urllib.parse import parse_qs, urlsplit
 
@@ -214,11 +218,20 @@ async def main() -> None:
     parser.add_argument("--latency", type=float, default=0.02)
     parser.add_argument("--registry", help="upstream registry HOST:PORT (or set later)")
     parser.add_argument("--token", help="upstream token server HOST:PORT")
+    parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="also serve HTTPS")
     args = parser.parse_args()
     proxy = Proxy(args.latency, args.registry, args.token)
     server = await asyncio.start_server(proxy.serve, "127.0.0.1", 0, limit=MAX_HEAD, backlog=1024)
     port = server.sockets[0].getsockname()[1]
-    print(f"listening on 127.0.0.1:{port}", flush=True)
+    line = f"listening on 127.0.0.1:{port}"
+    if args.tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*args.tls)
+        tls_server = await asyncio.start_server(
+            proxy.serve, "127.0.0.1", 0, limit=MAX_HEAD, backlog=1024, ssl=context
+        )
+        line += f" tls 127.0.0.1:{tls_server.sockets[0].getsockname()[1]}"
+    print(line, flush=True)
     async with server:
         # The parent closes our stdin to stop us (or kills us): either ends the process.
         loop = asyncio.get_running_loop()

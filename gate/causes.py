@@ -707,6 +707,31 @@ CATALOG: dict[str, Cause] = {
             },
         ),
         Cause(
+            id="digest-mismatch",
+            severity=Severity.ERROR,
+            title="Content does not match its digest",
+            status="ErrImagePull",
+            signature=_PULL + 'failed to pull and unpack image "{image}": failed commit on ref'
+            ' "manifest-{reference}": {detail}: failed precondition',
+            meaning="The registry served bytes whose digest is not the one asked for (or the one"
+            " it announced); the node verifies the bytes and refuses the pull.",
+            cause="A corrupted or tampered registry, a caching proxy serving stale or altered"
+            " content, or a registry announcing a wrong Docker-Content-Digest.",
+            fixes={
+                "default": "Do not deploy this image until the registry serves the content of"
+                " {reference}: re-push it from a trusted build, or bypass the proxy; compare"
+                " with: crane digest {resolved}.",
+            },
+            # No patterns: on a node this refusal reads "failed commit on ref ... unexpected
+            # commit digest", which explain names corrupt-layer (a mirror or store serving other
+            # bytes), the node-side name the runtimes' words support.
+            confirm={
+                "default": "curl -sS -H 'Accept: application/vnd.oci.image.index.v1+json,"
+                " application/vnd.oci.image.manifest.v1+json' {scheme}://{registry_host}/v2/"
+                "{repository}/manifests/{reference} | sha256sum",
+            },
+        ),
+        Cause(
             id="mutable-tag",
             severity=Severity.WARNING,
             title="Mutable tag",

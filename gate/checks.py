@@ -254,6 +254,19 @@ def check_registry(ctx: UseContext) -> Iterable[Finding]:
     )
 
 
+MAX_LISTED = 8  # platforms, architectures, tags quoted in one finding; the rest are counted
+
+
+def listing(items: Sequence[str], what: str, empty: str) -> str:
+    """`a, b, c`, or for a long list `N <what>, e.g. a, b, ...`: evidence stays small however
+    much a registry lists."""
+    if not items:
+        return empty
+    if len(items) <= MAX_LISTED:
+        return ", ".join(items)
+    return f"{len(items)} {what}, e.g. {', '.join(items[:MAX_LISTED])}, ..."
+
+
 def check_platform(ctx: UseContext) -> Iterable[Finding]:
     res = ctx.resolution
     if ctx.ref is None or res is None or not res.ok or res.platforms is None or not ctx.targets:
@@ -264,21 +277,25 @@ def check_platform(ctx: UseContext) -> Iterable[Finding]:
     available = sorted({str(p) for p in res.platforms if not p.is_unknown})
     pools = sorted({pool for g in ctx.targets.groups if g.platform in absent for pool in g.pools})
     wanted = sorted({str(p) for p in ctx.targets.platforms})
+    has = listing(available, "platforms", "no platform")
+    arches = sorted({p.architecture for p in res.platforms})
     yield finding_for(
         "platform-mismatch",
         ctx,
-        evidence=f"image has {', '.join(available) or 'no platform'}; nodes need "
+        evidence=f"image has {has}; nodes need "
         + ", ".join(str(p) for p in absent)
         + (f" (pools {', '.join(pools)})" if pools else ""),
         extra={
             "missing_platforms": [str(p) for p in absent],
-            "available_platforms": available,
+            "available_platforms": available[:MAX_LISTED],
+            "available_platform_count": len(available),
             "pools": pools,
         },
         missing_platforms=", ".join(str(p) for p in absent),
-        available_platforms=", ".join(available) or "no platform",
+        available_platforms=has,
         wanted_platforms=",".join(wanted),
         keep_on=_keep_on(res.platforms, absent),
+        available_arch=listing(arches, "architectures", "none"),
     )
 
 
@@ -298,11 +315,14 @@ def _keep_on(available: Sequence[Platform], absent: Sequence[Platform]) -> str:
         label, values = "node.kubernetes.io/windows-build", builds
     else:
         return (
-            f"; or keep the pod on nodes of variant {', '.join(sorted({p.variant for p in have}))}"
+            "; or keep the pod on nodes of variant"
+            f" {listing(sorted({p.variant for p in have}), 'variants', '')}"
             " (Kubernetes has no standard variant label: label those nodes yourself)"
         )
     if not values:
         return ""
+    if len(values) > MAX_LISTED:  # a registry's long list stays out of the fix
+        return f"; or keep the pod on nodes whose {label} is one of {listing(values, 'values', '')}"
     if len(values) == 1:
         return f"; or keep the pod on matching nodes with nodeSelector {label}: {values[0]}"
     return (

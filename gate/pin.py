@@ -22,6 +22,7 @@ import yaml
 
 from gate.manifests import ImageUse, InputError, read_bundle, read_capped, read_stdin, read_text
 from gate.reference import ImageRef
+from gate.registry.protocol import is_digest
 from gate.runner import CheckOptions, parse_uses, resolve
 
 
@@ -155,7 +156,9 @@ def plan_pins(paths: Sequence[str], options: CheckOptions, stdin: TextIO | None 
         ref = parsed.get(use.image)
         if isinstance(ref, ImageRef) and not ref.digest:
             refs[ref] = False
-    resolutions = resolve(refs, options, None) if refs and not options.offline else {}
+    resolutions = (
+        resolve(refs, options, None, read_bytes=True) if refs and not options.offline else {}
+    )
 
     scalars: dict[str, dict[tuple[int, str], list[yaml.ScalarNode]]] = {}
     for use in bundle.uses:
@@ -170,6 +173,9 @@ def plan_pins(paths: Sequence[str], options: CheckOptions, stdin: TextIO | None 
         if res is None or not res.ok or not res.digest:
             why = f"{res.problem.cause}: {res.problem.detail}" if res and res.problem else "offline"
             plan.refused.append((use, f"does not resolve ({why})"))
+            continue
+        if not res.digest_from_bytes or not is_digest(res.digest):
+            plan.refused.append((use, "its digest was not computed from the manifest read"))
             continue
         if use.file not in plan.texts:
             plan.texts[use.file] = _read(use.file)

@@ -114,9 +114,18 @@ def _variant_runs(image_variant: str, node_variant: str, arch: str) -> bool:
     if image_variant == node_variant:
         return True
     # An armv7 node runs armv6 and armv5 builds; the reverse fails with exec format error.
-    if arch == "arm" and image_variant[1:].isdigit() and node_variant[1:].isdigit():
-        return int(image_variant[1:]) <= int(node_variant[1:])
+    image_number, node_number = _variant_number(image_variant), _variant_number(node_variant)
+    if arch == "arm" and image_number is not None and node_number is not None:
+        return image_number <= node_number
     return False
+
+
+def _variant_number(variant: str) -> int | None:
+    """7 for `v7`; None for anything else (`v²` passes str.isdigit but not int())."""
+    digits = variant[1:]
+    if variant[:1] == "v" and digits.isascii() and digits.isdigit() and len(digits) < 6:
+        return int(digits)
+    return None
 
 
 def missing(available: Iterable[Platform], targets: Iterable[Platform]) -> list[Platform]:

@@ -41,6 +41,16 @@ class CheckOptions:
     # Asked for an image's credentials when the Docker config has none (e.g. an ACR token
     # exchange with the pipeline's Azure login, gate/azure/exchange.py).
     fallback_credentials: Callable[[ImageRef], list[Credential]] | None = None
+    # When the run ends (time.monotonic()): set when the options are made, so every phase
+    # (registry, tokens, cluster, ARM) shares one deadline.
+    ends_at: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.ends_at is None:
+            self.ends_at = time.monotonic() + self.deadline
+
+    def remaining(self) -> float:
+        return max(0.0, (self.ends_at or 0.0) - time.monotonic())
 
 
 @dataclass
@@ -99,7 +109,10 @@ def _ref_for(
 
 
 def resolve(
-    refs_needing: dict[ImageRef, bool], options: CheckOptions, progress: Progress | None
+    refs_needing: dict[ImageRef, bool],
+    options: CheckOptions,
+    progress: Progress | None,
+    read_bytes: bool = False,
 ) -> dict[ImageRef, Resolution]:
     from gate.registry.client import ClientOptions, RegistryClient
     from gate.registry.credentials import DockerConfig
@@ -112,6 +125,7 @@ def resolve(
         deadline=options.deadline,
         insecure=options.insecure,
         ca_file=options.ca_file,
+        ends_at=options.ends_at,
     )
     client = RegistryClient(client_options, pool_size=options.concurrency)
     try:
@@ -121,7 +135,7 @@ def resolve(
             found = docker.lookup(ref.name, ref.domain)
             return found or (fallback(ref) if fallback else [])
 
-        resolver = Resolver(client, lookup, concurrency=options.concurrency)
+        resolver = Resolver(client, lookup, concurrency=options.concurrency, read_bytes=read_bytes)
         callback = progress(len(refs_needing)) if progress else None
         results = resolver.resolve_all(refs_needing, lambda ref: refs_needing[ref], callback)
         judge_runner(results)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from registry_server import LoopbackHTTPServer, Registry
+from registry_server import LoopbackHTTPServer, Registry, TLSFiles
 
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 RATE_LIMIT_BODY = {
@@ -73,6 +74,7 @@ class FaultRequest:
     path: str
     headers: dict[str, str]  # names lower-cased
     server: str = "main"  # "main" | "other" (the redirect target of redirect-other-host)
+    scheme: str = "http"  # "https" when the request came over TLS
 
 
 class Exchange:
@@ -352,7 +354,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         owner = self.server.owner
         ex = Exchange(self, owner)
-        owner.record(FaultRequest(ex.method, ex.path, ex.headers, owner.name))
+        scheme = "https" if isinstance(self.connection, ssl.SSLSocket) else "http"
+        owner.record(FaultRequest(ex.method, ex.path, ex.headers, owner.name, scheme))
         try:
             if owner.base_ok and ex.is_base:
                 ex.serve_ok(None)
@@ -366,6 +369,24 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _HTTPServer(LoopbackHTTPServer):
     owner: FaultServer
+    tls: ssl.SSLContext | None = None
+
+    def handle_error(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+        """A client that hangs up between requests is what the faults provoke: no stack dump."""
+
+    def finish_request(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+        """With TLS: each connection is TLS when its first byte is a handshake record, plain
+        HTTP otherwise (one port, both schemes, as some proxies serve)."""
+        if self.tls is not None:
+            request.settimeout(HANG_LIMIT)
+            try:
+                first = request.recv(1, socket.MSG_PEEK)
+                if first == b"\x16":
+                    request = self.tls.wrap_socket(request, server_side=True)
+            except (OSError, ssl.SSLError):
+                return
+            request.settimeout(None)
+        super().finish_request(request, client_address)
 
 
 class FaultServer:
@@ -380,6 +401,7 @@ class FaultServer:
         name: str = "main",
         record_to: FaultServer | None = None,
         port: int = 0,
+        tls: TLSFiles | None = None,
         **options: Any,
     ) -> None:
         """`behaviour`: a name in BEHAVIOURS (built with `options`, e.g. `upstream=registry`,
@@ -394,6 +416,7 @@ class FaultServer:
             self.behaviour = behaviour
         self.base_ok = base_ok
         self.port_wanted = port
+        self.tls = tls
         self.name = name
         self.record_to = record_to
         self.requests: list[FaultRequest] = []
@@ -404,6 +427,9 @@ class FaultServer:
     def start(self) -> FaultServer:
         httpd = _HTTPServer(_Handler, self.port_wanted)
         httpd.owner = self
+        if self.tls is not None:
+            httpd.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            httpd.tls.load_cert_chain(self.tls.cert_file, self.tls.key_file)
         httpd.start()
         self._httpd = httpd
         bind = getattr(self.behaviour, "bind", None)
@@ -438,7 +464,7 @@ class FaultServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{'https' if self.tls else 'http'}://{self.host}"
 
     def record(self, request: FaultRequest) -> None:
         target = self.record_to or self

@@ -347,6 +347,11 @@ class TokenServer:
     def realm(self) -> str:
         return f"http://127.0.0.1:{self.port}/token"
 
+    @property
+    def host(self) -> str:
+        """host:port of the realm: plain HTTP, so it must be named insecure for credentials."""
+        return self.realm.split("/")[2]
+
     def add_user(self, name: str, password: str, admin: bool = False) -> None:
         with self._lock:
             self._users[name] = password

@@ -238,8 +238,10 @@ def test_attached_registry_passes_and_the_pipeline_reads_it_with_its_azure_login
         f"Azure login (ACR token exchange at {stack.host})"
     }
     assert [e["ok"] for e in stack.front.exchanges] == [True]  # once per registry
-    scopes = sorted(g["scope"] for g in stack.front.grants)  # one token per repository
-    assert scopes == ["repository:team-a/api:pull", "repository:team-a/worker:pull"]
+    # One refresh-token grant for both repositories (OAuth2: space-separated scopes).
+    assert [g["scope"] for g in stack.front.grants] == [
+        "repository:team-a/api:pull repository:team-a/worker:pull"
+    ]
 
 
 def test_not_attached_is_an_error_with_the_attach_command(stack):

@@ -126,6 +126,7 @@ SURFACES_AS = {
     "acr-not-attached": "unauthorized",
     "registry-network-restricted": "unauthorized",
     "aks-egress-firewall": "unreachable",  # the node's pull times out dialling the registry
+    "digest-mismatch": "corrupt-layer",  # containerd: failed commit on ref, unexpected digest
     "pull-secret-malformed": None,  # its Events line carries the runtime's detail, absent here
 }
 CHECK_ONLY_CAUSES = sorted(c.id for c in CATALOG.values() if not c.patterns)

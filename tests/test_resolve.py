@@ -6,6 +6,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from registry_server import TokenServer
 
 from gate.platforms import Platform
 from gate.reference import parse_reference
@@ -16,6 +17,8 @@ from gate.registry.resolve import Resolver
 
 def resolver_for(registry, credential=None, insecure=True, **options):
     hosts = frozenset({registry.host}) if insecure else frozenset()
+    if insecure and registry.token_server is not None:
+        hosts |= {registry.token_server.host}  # a plain-HTTP realm gets credentials only so
     ca = str(registry.ca_file) if registry.ca_file and not insecure else None
     client = RegistryClient(
         ClientOptions(insecure=hosts, ca_file=ca, timeout=5, deadline=30, **options)
@@ -128,7 +131,9 @@ def test_token_server_refusing_credentials_is_unauthorized(token_registry):
     assert "refused" in result.problem.detail
 
 
-def test_one_token_per_repository_and_one_manifest_request_per_reference(token_registry):
+def test_one_token_request_covers_every_repository_and_one_manifest_request_per_reference(
+    token_registry,
+):
     server = token_registry.token_server
     repos = [f"private/app{i}" for i in range(5)]
     for repo in repos:
@@ -142,11 +147,84 @@ def test_one_token_per_repository_and_one_manifest_request_per_reference(token_r
     client.close()
     assert all(r.ok for r in results.values())
     token_requests = server.requests_for()[before:]
-    assert sorted(r["scope"] for r in token_requests) == sorted(
-        f"repository:{r}:pull" for r in repos
-    )
+    assert len(token_requests) == 1
+    assert sorted(token_requests[0]["scopes"]) == sorted(f"repository:{r}:pull" for r in repos)
     manifest_hits = [r for r in token_registry.manifest_requests() if r["status"] == 200]
     assert len(manifest_hits) == len(refs)
+
+
+def test_one_token_per_repository_when_multi_scope_requests_are_off(token_registry):
+    server = token_registry.token_server
+    repos = [f"private/solo{i}" for i in range(3)]
+    for repo in repos:
+        token_registry.push_image(repo, "1")
+    before = len(server.requests_for())
+    resolver, client = resolver_for(
+        token_registry, Credential("test", "bob", "s3cret-bob"), multi_scope=False
+    )
+    refs = [parse_reference(f"{token_registry.host}/{r}:1") for r in repos]
+    results = resolver.resolve_all(refs, lambda ref: False)
+    client.close()
+    assert all(r.ok for r in results.values())
+    asked = server.requests_for()[before:]
+    assert sorted(r["scopes"] for r in asked) == [[f"repository:{r}:pull"] for r in repos]
+
+
+def test_scopes_a_multi_scope_token_does_not_grant_are_asked_alone(make_registry, tmp_path):
+    issuer = TokenServer(tmp_path / "issuer", user_repos={"bob": ["shared/*"]})
+    issuer.add_user("bob", "s3cret-bob")
+    issuer.start()
+    try:
+        registry = make_registry(auth="token", token_server=issuer)
+        for repo in ("shared/a", "shared/b", "secret/c"):
+            registry.push_image(repo, "1")
+        before = len(issuer.requests_for())
+        resolver, client = resolver_for(registry, Credential("test", "bob", "s3cret-bob"))
+        refs = [parse_reference(f"{registry.host}/{r}:1") for r in ("shared/a", "shared/b")]
+        refs.append(parse_reference(f"{registry.host}/secret/c:1"))
+        results = resolver.resolve_all(refs, lambda ref: False)
+        client.close()
+    finally:
+        issuer.stop()
+    assert [results[r].ok for r in refs] == [True, True, False]
+    assert results[refs[2]].problem.cause == "unauthorized"
+    asked = [r["scopes"] for r in issuer.requests_for()[before:]]
+    assert len(asked[0]) == 3  # one request for all three ...
+    assert asked[1:] == [["repository:secret/c:pull"]]  # ... then the refused one alone
+
+
+def test_an_opaque_token_not_valid_for_every_scope_falls_back_to_one_per_repository(
+    fault_server,
+):
+    """A token server whose tokens say nothing about what they grant, and a registry that
+    accepts a token only when it names that one repository alone: the batch token's 401
+    sends pullgate back to one token per repository."""
+
+    def registry_and_realm(ex):  # noqa: ANN001, ANN202
+        if ex.path.startswith("/token"):
+            query = ex.path.split("?", 1)[1].split("&")
+            scopes = [p.split("=", 1)[1] for p in query if p.startswith("scope=")]
+            ex.send(200, json.dumps({"token": "opaque-" + "+".join(scopes)}).encode())
+            return
+        repo = ex.path.split("/manifests/")[0][len("/v2/") :]
+        wanted = f"opaque-repository%3A{repo.replace('/', '%2F')}%3Apull"
+        if ex.headers.get("authorization") == f"Bearer {wanted}":
+            ex.serve_ok(None)
+            return
+        challenge = (
+            f'Bearer realm="{ex.server.url}/token",service="fault",scope="repository:{repo}:pull"'
+        )
+        ex.send_error(401, "UNAUTHORIZED", "no", **{"WWW-Authenticate": challenge})
+
+    server = fault_server(registry_and_realm)
+    client = RegistryClient(ClientOptions(insecure=frozenset({server.host}), timeout=5))
+    resolver = Resolver(client, lambda ref: [], concurrency=4)
+    refs = [parse_reference(f"{server.host}/app/svc{i}:1") for i in range(3)]
+    results = resolver.resolve_all(refs, lambda ref: False)
+    client.close()
+    assert all(r.ok for r in results.values()), [r.problem for r in results.values()]
+    token_asks = [r for r in server.requests if r.path.startswith("/token")]
+    assert len(token_asks) == 1 + len(refs)
 
 
 def test_tls_registry_is_trusted_with_its_ca(tls_registry):

@@ -171,6 +171,8 @@ def run_everything(tmp_path: Path, make_registry, issuer: RecordingTokenServer, 
     manifests.write_text(yaml.safe_dump_all(objects))
 
     hosts = [basic_ok.host, basic_bad.host, tokens.host, refreshing.host]
+    # Their issuers speak plain HTTP on other ports: credentials go there only when named.
+    hosts += [issuer.host, refreshing.token_server.host]
     reports = {name: tmp_path / f"report.{name}" for name in FORMAT_NAMES if name != "text"}
     args = ["check", str(manifests), "--docker-config", str(config), "--timeout", "5"]
     args += ["--cluster-state", str(state), "--verify-credentials", "--format", "text"]

@@ -13,6 +13,7 @@ import shutil
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -164,8 +165,10 @@ class ArmSession:
         verify: bool | str = True,
         timeout: float = 10.0,
         retries: int = 2,
+        ends_at: float | None = None,
     ) -> None:
         self.cloud = cloud
+        self.ends_at = ends_at  # the run's deadline (time.monotonic())
         self.base_url = (base_url or cloud.arm).rstrip("/")
         self.graph_url = (graph_url or cloud.graph).rstrip("/")
         self.verify = verify
@@ -187,12 +190,17 @@ class ArmSession:
             return self._credential
 
     def _kwargs(self) -> dict[str, Any]:
+        timeout = self.timeout
+        if self.ends_at is not None:
+            timeout = max(0.1, min(timeout, self.ends_at - time.monotonic()))
         kwargs: dict[str, Any] = {
             "base_url": self.base_url,
             "credential_scopes": [self.cloud.arm_scope],
             "connection_verify": self.verify is not False,
-            "connection_timeout": self.timeout,
-            "read_timeout": self.timeout,
+            "connection_timeout": timeout,
+            "read_timeout": timeout,
+            # azure-core's RetryPolicy: the operation's whole time, its retries included
+            "timeout": max(0.1, self.ends_at - time.monotonic()) if self.ends_at else 604800,
             "retry_total": self.retries,
             "retry_backoff_max": 4,
         }

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from gate.registry.credentials import Credential
 from gate.registry.hosts import is_acr
+from gate.registry.protocol import MAX_TOKEN_BYTES, RegistryProblem, load_json
 
 if TYPE_CHECKING:
     from gate.reference import ImageRef
@@ -32,6 +33,28 @@ def exchange_url(host: str) -> str:
 def _error_text(body: bytes) -> str:
     text = body.decode("utf-8", errors="replace").strip().replace("\n", " ")
     return text[:MAX_ERROR_CHARS]
+
+
+def _post_capped(
+    url: str, form: dict[str, str], timeout: float, verify: object
+) -> tuple[int, bytes]:
+    """POST the form; the answer read under the token-answer cap as it streams and decodes."""
+    import httpx
+
+    from gate.registry.transport import BodyTooLarge, CappedDecoder
+
+    with httpx.stream(
+        "POST", url, data=form, timeout=timeout, verify=verify, follow_redirects=False
+    ) as resp:
+        decoder = CappedDecoder(resp.headers.get("content-encoding", ""), MAX_TOKEN_BYTES)
+        try:
+            for chunk in resp.iter_raw():
+                decoder.feed(chunk)
+        except BodyTooLarge:
+            raise RegistryProblem(
+                "registry-error", f"answer exceeds the {MAX_TOKEN_BYTES} byte limit"
+            ) from None
+        return resp.status_code, bytes(decoder.body)
 
 
 class AcrExchange:
@@ -82,24 +105,17 @@ class AcrExchange:
         form = {"grant_type": "access_token", "service": host, "access_token": access_token}
         self.exchanges += 1
         try:
-            resp = httpx.post(
-                url,
-                data=form,
-                timeout=self.timeout,
-                verify=ssl_context(self.verify),
-                follow_redirects=False,
-            )
-        except httpx.HTTPError as exc:
+            status, body = _post_capped(url, form, self.timeout, ssl_context(self.verify))
+        except (httpx.HTTPError, RegistryProblem) as exc:
             self.problems[host] = f"ACR token exchange at {host} failed: {exc}"
             return None
-        if resp.status_code != 200:
-            self.problems[host] = (
-                f"ACR token exchange at {host} answered {resp.status_code}:"
-                f" {_error_text(resp.content)}"
-            )
+        if status != 200:
+            # The registry's words, without the Entra token should it echo the request.
+            words = _error_text(body).replace(access_token, "***")
+            self.problems[host] = f"ACR token exchange at {host} answered {status}: {words}"
             return None
         try:
-            refresh = resp.json().get("refresh_token")
+            refresh = load_json(body).get("refresh_token")
         except (ValueError, AttributeError):
             refresh = None
         if not isinstance(refresh, str) or not refresh:

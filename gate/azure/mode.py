@@ -149,7 +149,10 @@ def run_aks_check(
     if session is None:
         require_sdk()
     session = session or ArmSession(
-        CLOUDS[aks.cloud], verify=options.ca_file or True, timeout=options.timeout
+        CLOUDS[aks.cloud],
+        verify=options.ca_file or True,
+        timeout=options.timeout,
+        ends_at=options.ends_at,
     )
     mode = AksMode(session, aks, timeout=options.timeout, ca_file=options.ca_file, **mode_kwargs)
     options = replace(options, fallback_credentials=mode.exchange.lookup)
@@ -186,9 +189,11 @@ def _with_cluster(
     client_options = ClientOptions(
         timeout=options.timeout,
         deadline=options.deadline,
+        ends_at=options.ends_at,
         insecure=options.insecure,
         ca_file=options.ca_file,
     )
+    cluster = replace(cluster, ends_at=options.ends_at)
     kube = open_cluster_mode(cluster, client_options, options.concurrency)
     try:
         sources = tuple(

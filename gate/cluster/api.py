@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
@@ -52,6 +53,7 @@ class LiveCluster:
         context: str | None = None,
         timeout: float = 10.0,
         keep_credentials: bool = False,
+        ends_at: float | None = None,
     ) -> None:
         try:
             from kubernetes import config
@@ -80,6 +82,7 @@ class LiveCluster:
         self.context_namespace: str | None = namespace if isinstance(namespace, str) else None
         self.host = configuration.host
         self.timeout = timeout
+        self.ends_at = ends_at
         self.keep_credentials = keep_credentials
         # The typed API classes import every model (about a second); raw paths through the
         # same ApiClient keep its auth (tokens, exec plugins, client certs), TLS and proxies.
@@ -91,7 +94,41 @@ class LiveCluster:
     def close(self) -> None:
         self._client.close()
 
+    def _timeout(self) -> float:
+        """The per-request timeout, cut to what is left of the run's deadline."""
+        if self.ends_at is None:
+            return self.timeout
+        left = self.ends_at - time.monotonic()
+        if left <= 0:
+            raise ClusterError(
+                f"the run's deadline passed before the kube API at {self.host} answered"
+            )
+        return min(self.timeout, left)
+
     # ---- transport -------------------------------------------------------------------------
+
+    def _call(self, request: tuple, timeout: float) -> tuple[int, bytes]:
+        """One API call that ends within `timeout` in total: urllib3's timeouts apply to each
+        read, so a server sending a byte at a time would hold it; the call runs in a daemon
+        thread that is abandoned (its socket timeouts end it) when the time is up."""
+        done: dict[str, Any] = {}
+
+        def call() -> None:
+            try:
+                response = self._client.call_api(*request, _request_timeout=(timeout, timeout))
+                response.read()
+                done["answer"] = (response.status, response.data)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                done["error"] = exc
+
+        worker = threading.Thread(target=call, name="pullgate-kube", daemon=True)
+        worker.start()
+        worker.join(timeout)
+        if "error" in done:
+            raise done["error"]
+        if "answer" not in done:
+            raise TimeoutError(f"no complete answer within {timeout:.1f} s")
+        return done["answer"]
 
     def _get(
         self, path: str, what: tuple[str, str, str | None], query: list | None = None
@@ -108,11 +145,7 @@ class LiveCluster:
                 header_params={"Accept": "application/json"},
                 auth_settings=["BearerToken"],
             )
-            response = self._client.call_api(
-                *request, _request_timeout=(self.timeout, self.timeout)
-            )
-            response.read()
-            status, body = response.status, response.data
+            status, body = self._call(request, self._timeout())
         except Exception as exc:  # urllib3 / ssl / socket errors, exec plugin failures
             reason = getattr(exc, "reason", None) or exc
             raise ClusterError(f"cannot reach the kube API at {self.host}: {reason}") from None

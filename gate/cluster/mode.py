@@ -8,6 +8,7 @@ secrets and the verdict: `access_sources(node_identity=...)`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import TextIO
 
 from gate.checks import (
@@ -49,6 +50,7 @@ def open_view(options: ClusterOptions) -> ClusterView:
         options.context,
         timeout=options.timeout,
         keep_credentials=options.verify_credentials,
+        ends_at=options.ends_at,
     )
 
 
@@ -171,9 +173,11 @@ def run_cluster_check(
         client_options = ClientOptions(
             timeout=options.timeout,
             deadline=options.deadline,
+            ends_at=options.ends_at,
             insecure=options.insecure,
             ca_file=options.ca_file,
         )
+    cluster = replace(cluster, ends_at=options.ends_at)
     mode = open_cluster_mode(cluster, client_options, options.concurrency)
     try:
         return run_check(

@@ -18,6 +18,7 @@ class ClusterOptions:
     namespace: str | None = None
     verify_credentials: bool = False
     timeout: float = 10.0
+    ends_at: float | None = None  # the run's deadline (time.monotonic()), shared by every phase
 
     @property
     def enabled(self) -> bool:

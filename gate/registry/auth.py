@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from gate.registry.protocol import load_json as json_loads
 
 _PARAM = re.compile(r'([A-Za-z_][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
 # Tokens are refreshed this long before they expire.
@@ -43,6 +47,40 @@ def parse_challenge(header: str | None) -> Challenge | None:
 
 def pull_scope(repository: str) -> str:
     return f"repository:{repository}:pull"
+
+
+def granted_scopes(token: str, asked: list[str]) -> set[str] | None:
+    """Which of the `asked` scopes a token grants, from its JWT `access` claim (distribution's
+    token format: [{"type", "name", "actions"}]); None when the token is opaque or has no
+    readable claim, so the caller cannot know and must find out from the registry."""
+    parts = token.split(".")
+    if len(parts) != 3 or len(parts[1]) > 256 * 1024:
+        return None
+    try:
+        payload = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
+        claims = json_loads(payload)
+    except (ValueError, binascii.Error):
+        return None
+    access = claims.get("access") if isinstance(claims, dict) else None
+    if not isinstance(access, list):
+        return None
+    allowed: set[tuple[str, str, str]] = set()
+    for entry in access:
+        if not isinstance(entry, dict):
+            continue
+        kind, name, actions = entry.get("type"), entry.get("name"), entry.get("actions")
+        if isinstance(kind, str) and isinstance(name, str) and isinstance(actions, list):
+            allowed |= {(kind, name, a) for a in actions if isinstance(a, str)}
+    granted = set()
+    for scope in asked:
+        kind, _, rest = scope.partition(":")
+        name, _, wanted = rest.rpartition(":")
+        actions = [a for a in wanted.split(",") if a]
+        if actions and all(
+            (kind, name, a) in allowed or (kind, name, "*") in allowed for a in actions
+        ):
+            granted.add(scope)
+    return granted
 
 
 @dataclass
@@ -90,6 +128,9 @@ class TokenCache:
                 token = fetch()
                 self._tokens[key] = token
             return token
+
+    def put(self, key: TokenKey, token: Token) -> None:
+        self._tokens[key] = token
 
     def drop(self, key: TokenKey) -> None:
         self._tokens.pop(key, None)

@@ -8,28 +8,45 @@ words as evidence. Thread-safe: one instance serves every worker of a run.
 from __future__ import annotations
 
 import base64
-import json
 import socket
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit
 
-import httpx
+# httpx's __init__ imports its command line (and with it pygments, about 40 ms) whenever click
+# and pygments are installed; pullgate never uses it. A None entry makes that import fail fast,
+# and httpx falls back to its stub, as it does when they are missing.
+if "httpx" not in sys.modules:
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[assignment]
+import httpx  # noqa: E402
 
-from gate.registry.auth import Challenge, Token, TokenCache, parse_challenge, token_lifetime
+from gate.registry.auth import (
+    Challenge,
+    Token,
+    TokenCache,
+    TokenKey,
+    granted_scopes,
+    parse_challenge,
+    token_lifetime,
+)
 from gate.registry.credentials import Credential
 from gate.registry.hosts import DOCKER_HUB, api_host, split_host_port
 from gate.registry.protocol import (
     MAX_ERROR_BYTES,
     MAX_MANIFEST_BYTES,
     MAX_REDIRECTS,
+    MAX_TOKEN_BYTES,
     Answer,
     RegistryProblem,
+    Secrets,
+    load_json,
     retry_after_seconds,
 )
+from gate.registry.transport import BodyTooLarge, CappedDecoder, DeadlineBackend, install
 
 USER_AGENT = "pullgate"
 _TRANSIENT_STATUS = frozenset({500, 502, 503, 504})
@@ -37,11 +54,13 @@ _TRANSIENT_STATUS = frozenset({500, 502, 503, 504})
 _HOST_DOWN = frozenset({"dns", "tls", "unreachable", "plain-http"})
 # What Go's net/http says (and containerd shows) when a registry answers TLS with plain HTTP.
 PLAIN_HTTP = "http: server gave HTTP response to HTTPS client"
+# Scopes asked in one token request: about 2 KB of query, well under URL limits.
+MAX_SCOPES_PER_TOKEN = 50
 
 
 class Deadline:
-    def __init__(self, seconds: float) -> None:
-        self.end = time.monotonic() + seconds
+    def __init__(self, seconds: float, ends_at: float | None = None) -> None:
+        self.end = ends_at if ends_at is not None else time.monotonic() + seconds
 
     def remaining(self) -> float:
         return max(0.0, self.end - time.monotonic())
@@ -49,15 +68,22 @@ class Deadline:
 
 @dataclass(frozen=True)
 class ClientOptions:
-    timeout: float = 10.0  # per request (connect, read, write, pool each)
+    timeout: float = 10.0  # per request, in total (connect, every read and write together)
     deadline: float = 120.0  # for the whole run
     retries: int = 2  # extra tries for 5xx, resets and timeouts
+    # A host's first request gets more: a blip there would otherwise mark the host dead for
+    # every image of the run.
+    first_contact_retries: int = 4
     max_retry_after: float = 10.0  # longest Retry-After honoured for a 429
     insecure: frozenset[str] = frozenset()  # host[:port] allowed plain HTTP / unverified TLS
     ca_file: str | None = None
     backoff: float = 0.25
     # Docker Hub counts a GET on a manifest as a pull and a HEAD not: ask HEAD first there.
     head_first: Callable[[str], bool] = field(default=lambda domain: domain == DOCKER_HUB)
+    # The run's end (time.monotonic()) when other phases share the run's deadline.
+    ends_at: float | None = None
+    # Ask one token for several repositories of a registry (and credential) at once.
+    multi_scope: bool = True
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -122,8 +148,17 @@ class RegistryClient:
         self, options: ClientOptions, deadline: Deadline | None = None, pool_size: int = 16
     ) -> None:
         self.options = options
-        self.deadline = deadline or Deadline(options.deadline)
+        self.deadline = deadline or Deadline(options.deadline, options.ends_at)
         self.tokens = TokenCache()
+        self.secrets = Secrets()  # every credential sent, scrubbed from what is quoted back
+        # Multi-scope tokens: the scopes the run will need per (host, credential id), the
+        # token keys that must be asked alone (not granted in a batch, or refused with one),
+        # and one lock per (host, credential id) for the batch request.
+        self._planned: dict[tuple[str, str], dict[str, None]] = {}
+        self._alone: set[TokenKey] = set()
+        self._batch_locks: dict[tuple[str, str], threading.Lock] = {}
+        self.token_requests = 0
+        self._backend = DeadlineBackend()
         self._challenges: dict[str, Challenge] = {}
         self._schemes: dict[str, str] = {}
         self._contacted: set[str] = set()
@@ -135,7 +170,7 @@ class RegistryClient:
             limits=limits,
             follow_redirects=False,
             trust_env=True,
-            headers={"User-Agent": USER_AGENT},
+            headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"},
         )
         # Made on first use: loading the trust store costs ~100 ms here, wasted when every registry
         # of the run is one named insecure.
@@ -160,9 +195,11 @@ class RegistryClient:
                 if self._verified is None:
                     ssl_context = _ssl_context(self.options.ca_file)
                     self._verified = httpx.Client(verify=ssl_context, **self._common)
+                    install(self._verified, self._backend)
                 return self._verified
             if self._unverified is None:
                 self._unverified = httpx.Client(verify=False, **self._common)
+                install(self._unverified, self._backend)
             return self._unverified
 
     def _claim_first_contact(self, host: str) -> threading.Lock | None:
@@ -198,30 +235,59 @@ class RegistryClient:
             )
         return httpx.Timeout(min(self.options.timeout, remaining))
 
-    def _once(self, method: str, url: str, headers: dict[str, str], cap: int) -> Answer:
+    def _once(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        cap: int,
+        content: bytes | None = None,
+    ) -> Answer:
+        """One exchange, all of it (connect, headers, body) within the per-request timeout and
+        the run's deadline; the body capped as it streams and as it is decompressed."""
         host = urlsplit(url).netloc
         client = self._client_for(host)
-        with client.stream(method, url, headers=headers, timeout=self._timeout()) as resp:
-            limit = cap if resp.status_code < 300 else MAX_ERROR_BYTES
-            declared = resp.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > limit and resp.status_code < 300:
+        timeout = self._timeout()
+        ends_at = time.monotonic() + timeout.read
+        with self._backend.bound.until(ends_at):
+            request = client.build_request(
+                method, url, headers=headers, content=content, timeout=timeout
+            )
+            resp = client.send(request, stream=True)
+            try:
+                return self._read(resp, url, cap)
+            finally:
+                resp.close()
+
+    def _read(self, resp: httpx.Response, url: str, cap: int) -> Answer:
+        ok = resp.status_code < 300
+        limit = cap if ok else MAX_ERROR_BYTES
+        declared = resp.headers.get("content-length", "").strip()
+        if ok and declared.isascii() and declared.isdigit() and int(declared) > limit:
+            raise RegistryProblem(
+                "registry-error",
+                f"answer of {declared} bytes exceeds the {limit} byte limit",
+                status=resp.status_code,
+            )
+        decoder = CappedDecoder(resp.headers.get("content-encoding", ""), limit)
+        try:
+            for chunk in resp.iter_raw():
+                decoder.feed(chunk)
+        except BodyTooLarge:
+            if ok:
                 raise RegistryProblem(
                     "registry-error",
-                    f"answer of {declared} bytes exceeds the {limit} byte limit",
+                    f"answer exceeds the {limit} byte limit",
                     status=resp.status_code,
-                )
-            body = bytearray()
-            for chunk in resp.iter_bytes():
-                body += chunk
-                if len(body) > limit:
-                    if resp.status_code < 300:
-                        raise RegistryProblem(
-                            "registry-error",
-                            f"answer exceeds the {limit} byte limit",
-                            status=resp.status_code,
-                        )
-                    break
-            return Answer(resp.status_code, resp.headers, bytes(body[:limit]), url)
+                ) from None
+        body = bytes(decoder.body[:limit])
+        if not ok:
+            body = self._scrub_bytes(body)
+        return Answer(resp.status_code, resp.headers, body, url)
+
+    def _scrub_bytes(self, body: bytes) -> bytes:
+        text = body.decode("utf-8", "surrogateescape")
+        return self.secrets.scrub(text).encode("utf-8", "surrogateescape")
 
     def _send_with_scheme(
         self, method: str, host: str, path: str, headers: dict[str, str], cap: int
@@ -248,9 +314,11 @@ class RegistryClient:
         path: str,
         headers: dict[str, str] | None = None,
         cap: int = MAX_MANIFEST_BYTES,
+        retries: int | None = None,
     ) -> Answer:
         """One request with bounded retries for 5xx, resets, timeouts, and 429s whose
-        Retry-After fits the deadline. Same-host redirects keep Authorization, others drop it."""
+        Retry-After fits the deadline (`retries`: for transport failures, when not the usual).
+        Same-host redirects keep Authorization, others drop it."""
         headers = dict(headers or {})
         attempt = 0
         while True:
@@ -258,7 +326,9 @@ class RegistryClient:
                 answer = self._follow(method, host, path, headers, cap)
             except httpx.TransportError as exc:
                 problem = classify_transport_error(exc, host)
-                if problem.cause == "unreachable" and self._may_retry(attempt, None):
+                # A timeout already cost a whole request's time: no extra first-contact tries.
+                tries = None if isinstance(exc, httpx.TimeoutException) else retries
+                if problem.cause == "unreachable" and self._may_retry(attempt, None, tries):
                     attempt += 1
                     continue
                 if _not_tls(problem) and not self.is_insecure(host):
@@ -295,10 +365,12 @@ class RegistryClient:
             f" {answer.status} over plain HTTP",
         )
 
-    def _may_retry(self, attempt: int, wait: float | None) -> bool:
-        if attempt >= self.options.retries:
+    def _may_retry(self, attempt: int, wait: float | None, retries: int | None = None) -> bool:
+        if attempt >= (self.options.retries if retries is None else retries):
             return False
-        pause = wait if wait is not None else self.options.backoff * (2**attempt)
+        # 0.25, 0.5, then +0.25 s a try: five first-contact tries span 2.5 s of pauses.
+        backoff = self.options.backoff
+        pause = wait if wait is not None else backoff * (2**attempt if attempt < 2 else attempt + 1)
         if pause + 0.5 >= self.deadline.remaining():
             return False
         time.sleep(pause)
@@ -311,25 +383,49 @@ class RegistryClient:
         for _ in range(MAX_REDIRECTS):
             if answer.status not in (301, 302, 303, 307, 308) or "location" not in answer.headers:
                 return answer
-            target = httpx.URL(answer.url).join(answer.headers["location"])
+            try:
+                target = httpx.URL(answer.url).join(answer.headers["location"])
+            except (httpx.InvalidURL, ValueError, UnicodeError):
+                raise RegistryProblem(
+                    "registry-error", f"redirect to an invalid location from {host}"
+                ) from None
+            if target.scheme not in ("http", "https"):
+                raise RegistryProblem(
+                    "registry-error", f"redirect to a {target.scheme!r} URL from {host}"
+                )
             hop_headers = dict(headers)
-            if target.netloc.decode() != host:
-                # Credentials were meant for the registry, not for its storage backend.
+            netloc = target.netloc.decode()
+            if netloc != host or not self._may_carry_secrets(target.scheme, netloc):
+                # Credentials were meant for the registry, not for its storage backend, and
+                # never travel in clear to an address not named insecure.
                 hop_headers.pop("Authorization", None)
             answer = self._once(method, str(target), hop_headers, cap)
         return answer
 
     # ---- auth ------------------------------------------------------------------------------
 
+    def _may_carry_secrets(self, scheme: str, netloc: str) -> bool:
+        """Secrets travel over HTTPS, or in clear only to an address (host and port) the user
+        named insecure: the same host on another port is another server."""
+        return scheme == "https" or self.is_insecure(netloc)
+
     def _credential_may_go_to(self, realm: str, registry_host: str) -> bool:
-        """Secrets travel to a token realm over HTTPS, or to the registry's own host name, or
-        to a host the user named insecure; never in the clear to somewhere else."""
         parts = urlsplit(realm)
-        same_host = split_host_port(parts.netloc)[0] == split_host_port(registry_host)[0]
-        return parts.scheme == "https" or same_host or self.is_insecure(parts.netloc)
+        return self._may_carry_secrets(parts.scheme, parts.netloc)
+
+    def plan(self, domain: str, repository: str, credential: Credential | None) -> None:
+        """Announce a repository the run will read with `credential`, so the first token asked
+        for this registry and credential can cover it too."""
+        key = (api_host(domain), credential.id if credential else "")
+        with self._lock:
+            self._planned.setdefault(key, {})[f"repository:{repository}:pull"] = None
 
     def _fetch_token(
-        self, challenge: Challenge, scope: str, registry_host: str, credential: Credential | None
+        self,
+        challenge: Challenge,
+        scopes: list[str],
+        registry_host: str,
+        credential: Credential | None,
     ) -> Token:
         realm = challenge.realm
         if not realm.startswith(("https://", "http://")):
@@ -337,11 +433,13 @@ class RegistryClient:
         realm_host = urlsplit(realm).netloc
         send_secret = credential is not None and self._credential_may_go_to(realm, registry_host)
         headers: dict[str, str] = {}
+        if send_secret:
+            self.secrets.add(credential.password, credential.identity_token)
         if send_secret and credential.identity_token:
             form = {
                 "grant_type": "refresh_token",
                 "service": challenge.service,
-                "scope": scope,
+                "scope": " ".join(scopes),  # OAuth2: one space-delimited parameter
                 "refresh_token": credential.identity_token,
                 "client_id": USER_AGENT,
             }
@@ -349,11 +447,10 @@ class RegistryClient:
             answer = self._token_request("POST", realm, headers, urlencode(form).encode())
         else:
             if send_secret and credential.username:
-                raw = f"{credential.username}:{credential.password}".encode()
-                headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
-            query = urlencode(
-                {k: v for k, v in (("service", challenge.service), ("scope", scope)) if v}
-            )
+                headers["Authorization"] = self._basic(credential)
+            # The token protocol: `scope` repeated, once per scope.
+            pairs = [("service", challenge.service)] + [("scope", s) for s in scopes]
+            query = urlencode([(k, v) for k, v in pairs if v])
             sep = "&" if "?" in realm else "?"
             answer = self._token_request("GET", f"{realm}{sep}{query}", headers, None)
         who = credential.source if credential else "anonymous"
@@ -374,17 +471,24 @@ class RegistryClient:
                 answer.status,
             )
         try:
-            data = json.loads(answer.body)
+            data = load_json(answer.body)
             value = data.get("token") or data.get("access_token")
         except (ValueError, AttributeError):
             value = None
-        if not isinstance(value, str) or not value:
+        if not isinstance(value, str) or not value or not value.isprintable():
             raise RegistryProblem(
                 "registry-error",
                 f"token server {realm_host} sent no token (malformed answer)",
                 f"{answer.status} from {realm_host}: answer starts {answer.body[:60]!r}",
             )
+        self.secrets.add(value)
         return Token(value, time.monotonic() + token_lifetime(data.get("expires_in")))
+
+    def _basic(self, credential: Credential) -> str:
+        raw = f"{credential.username}:{credential.password}"
+        encoded = base64.b64encode(raw.encode()).decode()
+        self.secrets.add(raw, encoded, credential.password)
+        return "Basic " + encoded
 
     def _token_request(
         self, method: str, url: str, headers: dict[str, str], content: bytes | None
@@ -393,12 +497,9 @@ class RegistryClient:
         attempt = 0
         while True:
             try:
-                client = self._client_for(host)
-                resp = client.request(
-                    method, url, headers=headers, content=content, timeout=self._timeout()
-                )
-                body = resp.content[:MAX_MANIFEST_BYTES]
-                answer = Answer(resp.status_code, resp.headers, body, url)
+                with self._lock:
+                    self.token_requests += 1
+                answer = self._once(method, url, headers, MAX_TOKEN_BYTES, content)
             except httpx.TransportError as exc:
                 problem = classify_transport_error(exc, host)
                 problem.detail = f"token server {host}: {problem.detail}"
@@ -418,17 +519,62 @@ class RegistryClient:
         if challenge is None:
             return None
         if challenge.scheme == "basic":
-            if (
-                credential
-                and credential.username
-                and self._credential_may_go_to(f"https://{host}", host)
-            ):
-                raw = f"{credential.username}:{credential.password}".encode()
-                return "Basic " + base64.b64encode(raw).decode()
+            if credential and credential.username:
+                return self._basic(credential)
             return None
         key = (host, scope, credential.id if credential else "")
-        token = self.tokens.get(key, lambda: self._fetch_token(challenge, scope, host, credential))
+        token = self.tokens.cached(key) or self._batched_token(challenge, key, credential)
+        if token is None:
+            self._alone.add(key)  # asked alone: a refusal of this token is final
+            token = self.tokens.get(
+                key, lambda: self._fetch_token(challenge, [scope], host, credential)
+            )
         return f"Bearer {token.value}"
+
+    def _batched_token(
+        self, challenge: Challenge, key: TokenKey, credential: Credential | None
+    ) -> Token | None:
+        """One token request for this scope and the run's other planned scopes of the same
+        registry and credential; each scope the token grants (by its `access` claim, or all
+        when the token is opaque) is cached, the others are asked alone later. None when
+        there is nothing to batch."""
+        host, scope, credential_id = key
+        group = (host, credential_id)
+        if not self.options.multi_scope or key in self._alone:
+            return None
+        with self._lock:
+            lock = self._batch_locks.setdefault(group, threading.Lock())
+        with lock:
+            token = self.tokens.cached(key)
+            if token is not None or key in self._alone:
+                return token
+            with self._lock:
+                planned = list(self._planned.get(group, {}))
+            others = [
+                s
+                for s in planned
+                if s != scope
+                and (host, s, credential_id) not in self._alone
+                and self.tokens.cached((host, s, credential_id)) is None
+            ]
+            if not others:
+                return None
+            scopes = [scope, *others[: MAX_SCOPES_PER_TOKEN - 1]]
+            try:
+                token = self._fetch_token(challenge, scopes, host, credential)
+            except RegistryProblem as problem:
+                if problem.cause in _HOST_DOWN:
+                    raise
+                # A token server that refuses several scopes at once: ask one by one.
+                self._alone.update((host, s, credential_id) for s in scopes)
+                return None
+            granted = granted_scopes(token.value, scopes)
+            for each in scopes:
+                if granted is None or each in granted:
+                    self.tokens.put((host, each, credential_id), token)
+                else:
+                    self._alone.add((host, each, credential_id))
+            return self.tokens.cached(key)
 
     def request(
         self,
@@ -453,7 +599,8 @@ class RegistryClient:
             auth = self._authorization(host, scope, credential, None)
             if auth:
                 headers["Authorization"] = auth
-            answer = self.send(method, host, path, headers, cap)
+            retries = self.options.first_contact_retries if first is not None else None
+            answer = self.send(method, host, path, headers, cap, retries)
             challenge = None
             if answer.status == 401:
                 challenge = parse_challenge(answer.headers.get("www-authenticate"))
@@ -469,12 +616,24 @@ class RegistryClient:
             if first is not None:
                 self._contacted.add(host)
                 first.release()
-        if answer.status != 401 or challenge is None:
-            return answer
-        if auth and challenge.scheme == "bearer":
-            self.tokens.drop((host, scope, credential.id if credential else ""))
-        retry_auth = self._authorization(host, challenge.scope or scope, credential, challenge)
-        if not retry_auth or retry_auth == auth:
-            return answer
-        headers["Authorization"] = retry_auth
-        return self.send(method, host, path, headers, cap)
+        # Follow the challenge: once with a (possibly shared) token, and once more with a token
+        # asked for this scope alone when a multi-scope token turned out not to cover it.
+        for _ in range(2):
+            if answer.status != 401 or challenge is None:
+                return answer
+            want = challenge.scope or scope
+            if auth and challenge.scheme == "bearer":
+                key = (host, want, credential.id if credential else "")
+                if key in self._alone:
+                    return answer  # refused with a token asked for it alone: final
+                self.tokens.drop(key)
+                self._alone.add(key)
+            retry_auth = self._authorization(host, want, credential, challenge)
+            if not retry_auth or retry_auth == auth:
+                return answer
+            headers["Authorization"] = auth = retry_auth
+            answer = self.send(method, host, path, headers, cap)
+            challenge = None
+            if answer.status == 401:
+                challenge = parse_challenge(answer.headers.get("www-authenticate"))
+        return answer

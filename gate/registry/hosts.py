@@ -34,9 +34,11 @@ def flavor(domain: str) -> str:
 def split_host_port(host: str) -> tuple[str, int | None]:
     if host.startswith("["):
         addr, _, rest = host[1:].partition("]")
-        return addr, int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else None
+        port = rest[1:]
+        numeric = rest.startswith(":") and port.isascii() and port.isdigit()
+        return addr, int(port) if numeric else None
     name, sep, port = host.rpartition(":")
-    if sep and port.isdigit():
+    if sep and port.isascii() and port.isdigit():
         return name, int(port)
     return host, None
 

@@ -8,13 +8,11 @@ and a tag listing only for references that were not found.
 from __future__ import annotations
 
 import difflib
-import hashlib
-import json
+import queue
+import re
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from concurrent.futures import TimeoutError as FuturesTimeout  # not the builtin before 3.11
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from gate.platforms import Platform, from_oci
@@ -23,9 +21,15 @@ from gate.registry.credentials import ANONYMOUS_SOURCE, Credential
 from gate.registry.protocol import (
     ACCEPT,
     MAX_BLOB_BYTES,
+    MAX_TAGS_BYTES,
     Answer,
     RegistryProblem,
+    clean_text,
+    digest_of,
+    is_digest,
+    load_json,
     retry_after_seconds,
+    verify_digest,
 )
 
 if TYPE_CHECKING:
@@ -44,7 +48,13 @@ SCHEMA1_TYPES = frozenset(
     }
 )
 ATTESTATION = "attestation-manifest"
+_REFERENCE_TYPE = "vnd.docker.reference.type"
+# JSON can carry a lone surrogate only as an escape (UTF-8 cannot encode one).
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 MAX_TAGS_LISTED = 1000
+MAX_TAG_CHARS = 128  # distribution's own limit; longer "tags" are not tags
+# Grace after the run's deadline for answers already in hand (workers' own requests stop at it).
+_DRAIN_S = 0.05
 
 CredentialLookup = Callable[[ImageRef], list[Credential]]
 
@@ -72,6 +82,7 @@ class Resolution:
     scheme: str = "https"  # what the registry answered on (http: named insecure, no TLS)
     tags_listed: bool = False  # the tag listing answered (nearby_tags may still be empty)
     repository_unknown: bool = False  # the registry says the repository does not exist
+    digest_from_bytes: bool = False  # `digest` was computed from the manifest pullgate read
 
     @property
     def ok(self) -> bool:
@@ -88,38 +99,84 @@ class _Manifest:
     media_type: str
     platforms: tuple[Platform, ...] | None = None
     config_digest: str | None = None
+    from_bytes: bool = True
 
 
 def _media_type(answer: Answer, data: dict | None) -> str:
     header = answer.headers.get("content-type", "").split(";")[0].strip()
     if data and isinstance(data.get("mediaType"), str):
-        return data["mediaType"]
-    return header
+        return clean_text(data["mediaType"][:200])
+    return clean_text(header[:200])
 
 
-def _is_attestation(entry: dict) -> bool:
-    annotations = entry.get("annotations") or {}
-    if (
-        isinstance(annotations, dict)
-        and annotations.get("vnd.docker.reference.type") == ATTESTATION
-    ):
-        return True
-    platform = from_oci(entry.get("platform"))
-    return platform is not None and platform.is_unknown
+def _platform(data: object, clean: bool = True) -> Platform | None:
+    """A platform from registry JSON, its strings made printable-safe (`clean`: the answer
+    may hold escaped surrogates; over-long values are cut either way)."""
+    platform = from_oci(data)
+    if platform is None:
+        return None
+    fields = (platform.os, platform.architecture, platform.variant, platform.os_version)
+    if not clean and all(len(v) <= 200 for v in fields):
+        return platform
+    return Platform(*(clean_text(v[:200]) for v in fields))
 
 
-def parse_manifest(answer: Answer) -> _Manifest:
-    """Digest, media type and (for an index or schema 1) platforms of a manifest answer."""
-    digest = (
-        answer.headers.get("docker-content-digest")
-        or "sha256:" + hashlib.sha256(answer.body).hexdigest()
-    )
-    try:
-        data = json.loads(answer.body)
-    except ValueError:
+def _index_platforms(entries: list, clean: bool) -> tuple[Platform, ...]:
+    """The distinct platforms of an index's entries, attestations left out."""
+    found: dict[Platform, None] = {}
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        annotations = entry.get("annotations")
+        if isinstance(annotations, dict) and annotations.get(_REFERENCE_TYPE) == ATTESTATION:
+            continue
+        platform = _platform(entry.get("platform"), clean)
+        if platform is not None and not platform.is_unknown:
+            found[platform] = None
+    return tuple(found)
+
+
+def header_digest(answer: Answer) -> str | None:
+    """The Docker-Content-Digest header, refused when it is not a digest (containerd refuses a
+    malformed one too)."""
+    value = answer.headers.get("docker-content-digest")
+    if value is None:
+        return None
+    if not is_digest(value.strip()):
         raise RegistryProblem(
-            "registry-error", "manifest is not JSON", f"answer starts {answer.body[:60]!r}"
+            "registry-error",
+            "Docker-Content-Digest in header not a valid digest",
+            f"Docker-Content-Digest: {clean_text(value[:100])!r}",
+        )
+    return value.strip()
+
+
+def manifest_digest(answer: Answer, expected: str | None) -> str:
+    """The manifest's digest computed from the bytes read: it must equal the digest asked for,
+    and the registry's Docker-Content-Digest when it sends one (containerd fetches by the
+    header's digest and verifies the bytes against it)."""
+    if expected:
+        verify_digest(expected, answer.body, "manifest")
+        return expected
+    announced = header_digest(answer)
+    if announced:
+        verify_digest(announced, answer.body, "manifest")
+        return announced
+    return digest_of(answer.body)
+
+
+def parse_manifest(answer: Answer, expected: str | None = None) -> _Manifest:
+    """Digest (from the bytes, checked against `expected` and the header), media type and (for
+    an index or schema 1) platforms of a manifest answer."""
+    try:
+        data = load_json(answer.body)
+    except ValueError as exc:
+        raise RegistryProblem(
+            "registry-error",
+            "manifest is not JSON",
+            f"{exc}; answer starts {answer.body[:60]!r}",
         ) from None
+    digest = manifest_digest(answer, expected)
     if not isinstance(data, dict):
         raise RegistryProblem("registry-error", "manifest is not a JSON object")
     media_type = _media_type(answer, data)
@@ -127,30 +184,34 @@ def parse_manifest(answer: Answer) -> _Manifest:
         entries = data.get("manifests")
         if not isinstance(entries, list):
             raise RegistryProblem("registry-error", "index has no manifests list")
-        platforms = [
-            from_oci(e.get("platform"))
-            for e in entries
-            if isinstance(e, dict) and not _is_attestation(e)
-        ]
-        return _Manifest(digest, media_type, tuple(p for p in platforms if p))
+        clean = _ESCAPED_SURROGATE.search(answer.body) is not None
+        return _Manifest(digest, media_type, _index_platforms(entries, clean))
     if media_type in SCHEMA1_TYPES or data.get("schemaVersion") == 1:
         arch = data.get("architecture")
-        platform = Platform("linux", arch) if isinstance(arch, str) else None
+        platform = _platform({"os": "linux", "architecture": arch})
         return _Manifest(digest, media_type, (platform,) if platform else ())
     config = data.get("config")
-    if not isinstance(config, dict) or not isinstance(config.get("digest"), str):
-        raise RegistryProblem("registry-error", "manifest has no config descriptor")
+    if not isinstance(config, dict) or not is_digest(config.get("digest")):
+        raise RegistryProblem("registry-error", "manifest has no valid config descriptor")
     return _Manifest(digest, media_type, None, config["digest"])
 
 
 class Resolver:
     def __init__(
-        self, client: RegistryClient, credentials: CredentialLookup, concurrency: int = 16
+        self,
+        client: RegistryClient,
+        credentials: CredentialLookup,
+        concurrency: int = 16,
+        read_bytes: bool = False,
     ) -> None:
+        """`read_bytes`: every digest comes from manifest bytes (no HEAD-only answers), as
+        `pin` needs."""
         self.client = client
         self.credentials = credentials
         self.concurrency = max(1, concurrency)
+        self.read_bytes = read_bytes
         self._config_platforms: dict[str, Platform | None] = {}
+        self._credentials_of: dict[ImageRef, list[Credential | None]] = {}
         self._lock = threading.Lock()
 
     def resolve_all(
@@ -159,27 +220,43 @@ class Resolver:
         need_platforms: Callable[[ImageRef], bool],
         progress: Callable[[Resolution], None] | None = None,
     ) -> dict[ImageRef, Resolution]:
+        """Every reference resolved by daemon workers; at the run's deadline the images still
+        unanswered get a deadline finding and the run goes on without waiting for their
+        workers (which stop at their own request deadlines)."""
         unique = list(dict.fromkeys(refs))
+        self._plan_tokens(unique)
+        todo: queue.SimpleQueue[ImageRef] = queue.SimpleQueue()
+        for ref in unique:
+            todo.put(ref)
+        answers: queue.SimpleQueue[Resolution | BaseException] = queue.SimpleQueue()
+
+        def work() -> None:
+            while self.client.deadline.remaining() > 0:
+                try:
+                    ref = todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    answers.put(self.resolve(ref, need_platforms(ref)))
+                except BaseException as exc:  # noqa: BLE001 - raised again in the caller
+                    answers.put(exc)
+                    return
+
+        for i in range(min(self.concurrency, len(unique))):
+            threading.Thread(target=work, name=f"pullgate-{i}", daemon=True).start()
         results: dict[ImageRef, Resolution] = {}
-        with ThreadPoolExecutor(
-            max_workers=self.concurrency, thread_name_prefix="pullgate"
-        ) as pool:
-            futures: dict[Future[Resolution], ImageRef] = {
-                pool.submit(self.resolve, ref, need_platforms(ref)): ref for ref in unique
-            }
-            # as_completed waits on each future once; wait(FIRST_COMPLETED) in a loop re-arms
-            # every pending future per completion, quadratic in the number of images.
+        while len(results) < len(unique):
             try:
-                for future in as_completed(futures, timeout=self.client.deadline.remaining() + 1):
-                    ref = futures[future]
-                    results[ref] = future.result()
-                    if progress:
-                        progress(results[ref])
-            except FuturesTimeout:
-                pass
-            pending = {future: ref for future, ref in futures.items() if ref not in results}
-            for future, ref in pending.items():
-                future.cancel()
+                result = answers.get(timeout=self.client.deadline.remaining() + _DRAIN_S)
+            except queue.Empty:
+                break
+            if isinstance(result, BaseException):
+                raise result  # as the pool's future.result() did: a bug, not a finding
+            results[result.ref] = result
+            if progress:
+                progress(result)
+        for ref in unique:
+            if ref not in results:
                 results[ref] = Resolution(
                     ref,
                     problem=Problem(
@@ -188,14 +265,42 @@ class Resolver:
                 )
         return results
 
+    def _plan_tokens(self, refs: list[ImageRef]) -> None:
+        """Tell the client every repository the run reads and with which credential first, so
+        one token request per registry and credential can cover them."""
+        for ref in refs:
+            candidates = self._candidates(ref)
+            self.client.plan(ref.domain, ref.path, candidates[0])
+
+    def _candidates(self, ref: ImageRef) -> list[Credential | None]:
+        with self._lock:
+            if ref in self._credentials_of:
+                return self._credentials_of[ref]
+        found: list[Credential | None] = list(self.credentials(ref)) or [None]
+        with self._lock:
+            self._credentials_of[ref] = found
+        return found
+
     def resolve(self, ref: ImageRef, need_platforms: bool) -> Resolution:
-        candidates: list[Credential | None] = list(self.credentials(ref)) or [None]
+        candidates = self._candidates(ref)
         result = Resolution(ref)
         for credential in candidates:
             result = self._resolve_as(ref, credential, need_platforms)
             if result.ok or result.problem.cause != "unauthorized":
-                return result
+                break
+        if result.problem is not None:
+            result.problem = self._scrubbed(result.problem)
+        result.nearby_tags = tuple(self.client.secrets.scrub(t) for t in result.nearby_tags)
         return result
+
+    def _scrubbed(self, problem: Problem) -> Problem:
+        """The problem as it may be printed: no credential pullgate sent, no lone surrogate."""
+        scrub = self.client.secrets.scrub
+        return replace(
+            problem,
+            detail=scrub(clean_text(problem.detail)),
+            evidence=scrub(clean_text(problem.evidence)),
+        )
 
     def _resolve_as(
         self, ref: ImageRef, credential: Credential | None, need_platforms: bool
@@ -204,6 +309,7 @@ class Resolver:
         try:
             manifest = self._manifest(ref, credential, need_platforms, result)
             result.digest = manifest.digest
+            result.digest_from_bytes = manifest.from_bytes
             result.media_type = manifest.media_type
             result.platforms = manifest.platforms
             if need_platforms and manifest.platforms is None and manifest.config_digest:
@@ -215,6 +321,12 @@ class Resolver:
             )
             if problem.cause == "tag-not-found":
                 self._explain_not_found(ref, credential, result)
+        except Exception as exc:  # noqa: BLE001 - whatever a registry sends is a finding
+            result.problem = Problem(
+                "registry-error",
+                "pullgate could not read the registry's answer",
+                f"{type(exc).__name__}: {str(exc)[:200]}",
+            )
         result.scheme = self.client.scheme(ref.domain)
         return result
 
@@ -238,19 +350,22 @@ class Resolver:
         self, ref: ImageRef, credential: Credential | None, need_platforms: bool, result: Resolution
     ) -> _Manifest:
         path = f"/v2/{ref.path}/manifests/{ref.reference}"
-        if self.client.options.head_first(ref.domain):
+        expected = ref.digest
+        # A digest reference is always read: only its bytes show the registry holds it.
+        if self.client.options.head_first(ref.domain) and not expected:
             answer = self._get(ref, "HEAD", path, credential, result)
             self._raise_for(answer, ref)
             _note_ratelimit(answer, result)
-            digest = answer.headers.get("docker-content-digest")
-            media = answer.headers.get("content-type", "").split(";")[0].strip()
-            if digest and not need_platforms:
-                return _Manifest(digest, media)
+            digest = header_digest(answer)
+            media = clean_text(answer.headers.get("content-type", "").split(";")[0].strip())
+            if digest and not need_platforms and not self.read_bytes:
+                return _Manifest(digest, media, from_bytes=False)
             path = f"/v2/{ref.path}/manifests/{digest or ref.reference}"
+            expected = digest
         answer = self._get(ref, "GET", path, credential, result)
         self._raise_for(answer, ref)
         _note_ratelimit(answer, result)
-        return parse_manifest(answer)
+        return parse_manifest(answer, expected)
 
     def _raise_for(self, answer: Answer, ref: ImageRef) -> None:
         status = answer.status
@@ -294,10 +409,11 @@ class Resolver:
             cap=MAX_BLOB_BYTES,
         )
         self._raise_for(answer, ref)
+        verify_digest(digest, answer.body, "image config")
         try:
-            platform = from_oci(json.loads(answer.body))
-        except ValueError:
-            raise RegistryProblem("registry-error", "image config is not JSON") from None
+            platform = _platform(load_json(answer.body))
+        except ValueError as exc:
+            raise RegistryProblem("registry-error", f"image config is not JSON: {exc}") from None
         with self._lock:
             self._config_platforms[digest] = platform
         return platform
@@ -309,16 +425,20 @@ class Resolver:
         registry says the repository itself is unknown, its words."""
         path = f"/v2/{ref.path}/tags/list?n={MAX_TAGS_LISTED}"
         try:
-            answer = self._get(ref, "GET", path, credential, result, accept="application/json")
+            answer = self._get(
+                ref, "GET", path, credential, result, accept="application/json", cap=MAX_TAGS_BYTES
+            )
         except RegistryProblem:
             return None, ""
         if answer.status == 404:
             return None, answer.error_text()
         try:
-            tags = json.loads(answer.body).get("tags") if answer.status == 200 else None
+            tags = load_json(answer.body).get("tags") if answer.status == 200 else None
         except (ValueError, AttributeError):
             return None, ""
-        return ([t for t in tags if isinstance(t, str)] if isinstance(tags, list) else None), ""
+        if not isinstance(tags, list):
+            return None, ""
+        return [clean_text(t) for t in tags if isinstance(t, str) and len(t) <= MAX_TAG_CHARS], ""
 
     def _explain_not_found(
         self, ref: ImageRef, credential: Credential | None, result: Resolution

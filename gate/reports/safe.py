@@ -6,11 +6,13 @@ and encode the markers in their own escapes instead (`encode_json`, `encode_xml`
 from __future__ import annotations
 
 import dataclasses
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from gate.runner import Outcome
 from gate.safe_text import LOG_COMMAND as _LOG_COMMAND
 from gate.safe_text import clean
+
+if TYPE_CHECKING:
+    from gate.runner import Outcome
 
 __all__ = ["clean", "encode_json", "encode_xml", "safe_outcome"]
 
