@@ -177,6 +177,10 @@ CATALOG: dict[str, Cause] = {
                 r"no supported platform found",
                 r"container operating system does not match the host operating system",
                 r"choosing (?:an )?image (?:instance|from manifest list)",
+                # podman 1.x (containers/image) refusing the one image it got; newer ones only log
+                # it (level=info) and go on, so a logged line is not the failure
+                r'(?<!msg=")\bImage (?:architecture|operating system) mismatch: image uses\s*,\s*'
+                r"expecting",
             ),
             confirm={
                 "default": "docker buildx imagetools inspect {resolved}; kubectl get nodes -L"
@@ -553,6 +557,9 @@ CATALOG: dict[str, Cause] = {
                 r"invalid character '<' looking for beginning of value",
                 r"<html|<!DOCTYPE",
                 r"\b50[234]\b",
+                # containerd: the registry or a proxy served a page where a manifest was expected
+                r"unexpected media type (?!application/vnd\.)",
+                r"Remote Auto[- ]?Blocked",  # Nexus: its proxy repository stopped asking upstream
             ),
             confirm={
                 "default": "curl -sS -o /dev/null -w '%{{http_code}}\\n'"

@@ -100,8 +100,15 @@ _PULL_CONTEXT = re.compile(
     r"|dial tcp|x509|TLS handshake|no basic auth credentials|registry endpoint"
     r"|\bmanifest\b|\bregistry\b|\bblobs?\b|\blayers?\b|Downloading|Download complete"
     r"|Verifying Checksum|Pull complete|requested access to the resource|authentication required"
-    r"|status code \d{3}|remote image|bearer token|read tcp \S+->\S+:443|too many requests",
+    r"|status code \d{3}|remote image|bearer token|read tcp \S+->\S+:443|too many requests"
+    r"|unpack image|media ?type|images/create\?|unable to pull|architecture mismatch",
     re.I,
+)
+# containerd's words when the registry (or a proxy) served something that is not an image part,
+# an HTML page most often: "unexpected media type text/html for sha256:...: not found". The
+# NotFound class it appends is containerd's, not the registry's answer.
+_NOT_AN_IMAGE = re.compile(
+    r"unexpected media type (?!application/vnd\.)|reference for unknown type: text/", re.I
 )
 # kubelet journal lines (structured logging), after unescaping:
 #   "Error syncing pod, skipping" err="failed to "StartContainer" for "x" with ErrImagePull: "..."
@@ -627,7 +634,7 @@ def classify(message: str) -> tuple[Cause | None, tuple[str, ...]]:
     parts = _AGGREGATE_SPLIT.split(body.strip("[]")) if body.startswith("[") else [body]
     found: list[str] = []
     for part in parts:
-        row = match_text(_scrub(part))
+        row = CATALOG["registry-error"] if _NOT_AN_IMAGE.search(part) else match_text(_scrub(part))
         if row is not None and row.id not in found:
             found.append(row.id)
     if not found:

@@ -200,6 +200,29 @@ RUNTIME_WORDINGS = [
         " name must be lowercase",
         "invalid-reference",
     ),
+    # containerd, when the registry or a proxy served a web page for a manifest: the NotFound
+    # class containerd appends is its own, the answer was the registry's
+    (
+        f"failed to unpack image on snapshotter overlayfs: unexpected media type text/html for"
+        f" {DIGEST}: not found",
+        "registry-error",
+    ),
+    (
+        CTRD.replace("failed to resolve reference", "rpc error: code = NotFound desc = x")
+        + f"unexpected media type text/html for {DIGEST}: not found",
+        "registry-error",
+    ),
+    # Nexus, whose proxy repository stopped asking its remote
+    (
+        "Error response from daemon: unknown: Remote Auto Blocked until 2024-08-13T07:45:05.681Z",
+        "registry-error",
+    ),
+    # podman 1.x (containers/image) refusing the single image it got
+    (
+        f'Error: error pulling image "{IMG}": unable to pull {IMG}: unable to pull image: Image'
+        ' architecture mismatch: image uses "amd64", expecting "arm64"',
+        "platform-mismatch",
+    ),
 ]
 
 
@@ -255,6 +278,15 @@ def test_an_x509_line_inside_a_json_escaped_daemon_message_is_tls():
     )
     [failure] = explain(text).failures
     assert failure.cause.id == "tls"
+
+
+def test_an_architecture_mismatch_logged_at_info_level_is_not_a_pull_failure():
+    log = (
+        'time="2020-05-27T02:38:44Z" level=info msg="Image architecture mismatch: image uses'
+        ' \\"\\", expecting \\"amd64\\""\nGetting image source signatures\nCopying blob'
+        f" {DIGEST}\nWriting manifest to image destination"
+    )
+    assert explain(log).failures == []
 
 
 def test_a_message_hard_wrapped_mid_word_is_joined():
