@@ -101,7 +101,7 @@ _PULL_CONTEXT = re.compile(
     r"|\bmanifest\b|\bregistry\b|\bblobs?\b|\blayers?\b|Downloading|Download complete"
     r"|Verifying Checksum|Pull complete|requested access to the resource|authentication required"
     r"|status code \d{3}|remote image|bearer token|read tcp \S+->\S+:443|too many requests"
-    r"|unpack image|media ?type|images/create\?|unable to pull|architecture mismatch",
+    r"|unpack image|media ?type|images/create\b|unable to pull|architecture mismatch|resume write",
     re.I,
 )
 # containerd's words when the registry (or a proxy) served something that is not an image part,

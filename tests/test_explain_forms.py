@@ -217,6 +217,25 @@ RUNTIME_WORDINGS = [
         "Error response from daemon: unknown: Remote Auto Blocked until 2024-08-13T07:45:05.681Z",
         "registry-error",
     ),
+    # containerd, when the partial download it meant to resume is gone from the node's ingest
+    (
+        "failed reading status of resume write: stat /var/lib/containerd/io.containerd.content.v1"
+        ".content/ingest/0/data: no such file or directory: not found",
+        "corrupt-layer",
+    ),
+    # Windows (older builds): an image for another Windows build than the host's
+    (
+        "Error response from daemon: container 0 encountered an error during CreateContainer:"
+        " failure in a Windows system call: The operating system of the container does not match"
+        " the operating system of the host. (0xc0370101)",
+        "platform-mismatch",
+    ),
+    # Go's net/http: the registry had begun to answer when the client's deadline ended the body
+    (
+        f"error pulling image configuration: Get {BLOB}: net/http: request canceled"
+        " (Client.Timeout exceeded while reading body)",
+        "pull-timeout",
+    ),
     # podman 1.x (containers/image) refusing the single image it got
     (
         f'Error: error pulling image "{IMG}": unable to pull {IMG}: unable to pull image: Image'
