@@ -562,6 +562,7 @@ CATALOG: dict[str, Cause] = {
                 # containerd: the registry or a proxy served a page where a manifest was expected
                 r"unexpected media type (?!application/vnd\.)",
                 r"Remote Auto[- ]?Blocked",  # Nexus: its proxy repository stopped asking upstream
+                r"SignatureDoesNotMatch",  # the registry's blob storage refused its own signed URL
             ),
             confirm={
                 "default": "curl -sS -o /dev/null -w '%{{http_code}}\\n'"

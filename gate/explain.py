@@ -37,8 +37,8 @@ _IMG = r'\\?"(?P<image>[^"\\\s]+)\\?"'
 _FAILED_PULL = re.compile(r"Failed to pull image " + _IMG + r":?\s*(?P<message>.*)", re.S)
 # Kubelets since 1.30 add the last pull error to the back-off message.
 _BACKOFF_PULL = re.compile(
-    r"Back-?off pulling image " + _IMG + r"(?::\s*(?:(?:ErrImagePull|ImagePullBackOff):\s*)?"
-    r"(?P<message>\S.*))?",
+    r"Back-?off pulling image " + _IMG + r"(?:(?::\s*(?:(?:ErrImagePull|ImagePullBackOff):\s*)?"
+    r"|\s+ErrImagePull:\s*)(?P<message>\S.*))?",
     re.I,
 )
 # `kubectl logs` (and tools that wrap it) on a container that never started.
@@ -104,11 +104,15 @@ _PULL_CONTEXT = re.compile(
     r"|unpack image|media ?type|images/create\b|unable to pull|architecture mismatch|resume write",
     re.I,
 )
-# containerd's words when the registry (or a proxy) served something that is not an image part,
-# an HTML page most often: "unexpected media type text/html for sha256:...: not found". The
-# NotFound class it appends is containerd's, not the registry's answer.
+# The registry's own fault, whatever status or class wraps it: containerd's words when the
+# registry (or a proxy) served something that is not an image part, an HTML page most often
+# ("unexpected media type text/html for sha256:...: not found", the NotFound class being
+# containerd's), and the registry's blob storage refusing the signed URL the registry itself
+# handed out (S3's SignatureDoesNotMatch inside a 403: no credential of the puller is involved).
 _NOT_AN_IMAGE = re.compile(
-    r"unexpected media type (?!application/vnd\.)|reference for unknown type: text/", re.I
+    r"unexpected media type (?!application/vnd\.)|reference for unknown type: text/"
+    r"|<Code>SignatureDoesNotMatch</Code>",
+    re.I,
 )
 # kubelet journal lines (structured logging), after unescaping:
 #   "Error syncing pod, skipping" err="failed to "StartContainer" for "x" with ErrImagePull: "..."

@@ -236,6 +236,13 @@ RUNTIME_WORDINGS = [
         " (Client.Timeout exceeded while reading body)",
         "pull-timeout",
     ),
+    # the registry's blob storage (S3) refusing the URL the registry signed: not the puller's
+    (
+        "error pulling image configuration: download failed after attempts=1: error parsing HTTP"
+        " 403 response body: invalid character '<' looking for beginning of value: \"<?xml"
+        ' version=\\"1.0\\"?><Error><Code>SignatureDoesNotMatch</Code></Error>"',
+        "registry-error",
+    ),
     # podman 1.x (containers/image) refusing the single image it got
     (
         f'Error: error pulling image "{IMG}": unable to pull {IMG}: unable to pull image: Image'
@@ -306,6 +313,14 @@ def test_an_architecture_mismatch_logged_at_info_level_is_not_a_pull_failure():
         f" {DIGEST}\nWriting manifest to image destination"
     )
     assert explain(log).failures == []
+
+
+def test_a_dashboards_back_off_line_with_the_pull_error_after_it_gives_the_cause():
+    text = (
+        f"ImagePullBackOff: Back-off pulling image {REF}\nErrImagePull: rpc error: code = Unknown"
+        f" desc = Error response from daemon: manifest for {IMG} not found: manifest unknown"
+    )
+    assert [f.cause.id for f in explain(text).failures if f.cause] == ["tag-not-found"]
 
 
 def test_a_message_hard_wrapped_mid_word_is_joined():
