@@ -101,7 +101,8 @@ _PULL_CONTEXT = re.compile(
     r"|\bmanifest\b|\bregistry\b|\bblobs?\b|\blayers?\b|Downloading|Download complete"
     r"|Verifying Checksum|Pull complete|requested access to the resource|authentication required"
     r"|status code \d{3}|remote image|bearer token|read tcp \S+->\S+:443|too many requests"
-    r"|unpack image|media ?type|images/create\b|unable to pull|architecture mismatch|resume write",
+    r"|unpack image|media ?type|images/create\b|unable to pull|architecture mismatch|resume write"
+    r"|\bimage \S+ not found|not found in repository",
     re.I,
 )
 # The registry's own fault, whatever status or class wraps it: containerd's words when the
@@ -203,6 +204,7 @@ _NOT_PULLS = (
 )
 _QUOTED = re.compile(r'\\?"[^"\s]*\\?"')
 _TOKEN = re.compile(r"\S+")
+_CLOSING_TAG = re.compile(r"</[a-zA-Z][a-zA-Z0-9]*>")
 _KEPT_WORDS = {"i/o", "input/output"}  # words with a slash that are a runtime's words, not a path
 _POD_ROW = re.compile(
     r"^(?:(?P<ns>[a-z0-9][-a-z0-9]*)\s+)?(?P<name>[a-z0-9][-a-z0-9.]*)\s+\d+/\d+\s+"
@@ -612,6 +614,7 @@ def _trim(message: str) -> str:
 
 def _scrub(text: str) -> str:
     """Remove quoted names and paths so that a name cannot look like a cause."""
+    text = _CLOSING_TAG.sub(" ", text)  # "403 (Forbidden)</title>" is a status, not a path
     text = _QUOTED.sub(" ", text)
     return _TOKEN.sub(_unpath, text)
 

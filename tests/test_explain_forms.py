@@ -243,6 +243,14 @@ RUNTIME_WORDINGS = [
         ' version=\\"1.0\\"?><Error><Code>SignatureDoesNotMatch</Code></Error>"',
         "registry-error",
     ),
+    # an HTML error page keeps its status: its closing tags are not paths to scrub away
+    (
+        "Error response from daemon: <html><head><title>Error 403 (Forbidden)!!1</title></head>"
+        "</html>",
+        "unauthorized",
+    ),
+    # the Docker daemon's old wording for a name the registry does not hold
+    ("Error: image team/app:1.4.2 not found", "tag-not-found"),
     # podman 1.x (containers/image) refusing the single image it got
     (
         f'Error: error pulling image "{IMG}": unable to pull {IMG}: unable to pull image: Image'
