@@ -177,7 +177,13 @@ CATALOG: dict[str, Cause] = {
                 r"does not match the specified platform",
                 r"no supported platform found",
                 r"container operating system does not match the host operating system",
+                r"operating system of the container does not match the operating system of the"
+                r" host",
                 r"choosing (?:an )?image (?:instance|from manifest list)",
+                # podman 1.x (containers/image) refusing the one image it got; newer ones only log
+                # it (level=info) and go on, so a logged line is not the failure
+                r'(?<!msg=")\bImage (?:architecture|operating system) mismatch: image uses\s*,\s*'
+                r"expecting",
             ),
             confirm={
                 "default": "docker buildx imagetools inspect {resolved}; kubectl get nodes -L"
@@ -577,6 +583,10 @@ CATALOG: dict[str, Cause] = {
                 r"invalid character '<' looking for beginning of value",
                 r"<html|<!DOCTYPE",
                 r"\b50[234]\b",
+                # containerd: the registry or a proxy served a page where a manifest was expected
+                r"unexpected media type (?!application/vnd\.)",
+                r"Remote Auto[- ]?Blocked",  # Nexus: its proxy repository stopped asking upstream
+                r"SignatureDoesNotMatch",  # the registry's blob storage refused its own signed URL
             ),
             confirm={
                 "default": "curl -sS -o /dev/null -w '%{{http_code}}\\n'"
@@ -623,6 +633,7 @@ CATALOG: dict[str, Cause] = {
                 r"failed to prepare extraction",
                 r"missing parent bucket",
                 r"locking ref|locked: unavailable",
+                r"failed reading status of resume write",  # the node's ingest lost its partial
                 r"failed to unpack image on snapshotter",
                 r"error (?:committing the finished image|adding layer with blob)",
                 r"content at\s+<blob>",
@@ -698,6 +709,8 @@ CATALOG: dict[str, Cause] = {
                 r"|read tcp \S+).*context (?:canceled|deadline exceeded)",
                 r"stream error: .*CANCEL",
                 r"desc = context canceled\W*$",
+                # Go's net/http: the answer had begun (headers read) when the deadline ended it
+                r"Client\.Timeout exceeded while reading body",
             ),
             fallback=(r"code = Canceled\b", r"context canceled"),
             confirm={

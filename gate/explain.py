@@ -37,8 +37,8 @@ _IMG = r'\\?"(?P<image>[^"\\\s]+)\\?"'
 _FAILED_PULL = re.compile(r"Failed to pull image " + _IMG + r":?\s*(?P<message>.*)", re.S)
 # Kubelets since 1.30 add the last pull error to the back-off message.
 _BACKOFF_PULL = re.compile(
-    r"Back-?off pulling image " + _IMG + r"(?::\s*(?:(?:ErrImagePull|ImagePullBackOff):\s*)?"
-    r"(?P<message>\S.*))?",
+    r"Back-?off pulling image " + _IMG + r"(?:(?::\s*(?:(?:ErrImagePull|ImagePullBackOff):\s*)?"
+    r"|\s+ErrImagePull:\s*)(?P<message>\S.*))?",
     re.I,
 )
 # `kubectl logs` (and tools that wrap it) on a container that never started.
@@ -100,7 +100,19 @@ _PULL_CONTEXT = re.compile(
     r"|dial tcp|x509|TLS handshake|no basic auth credentials|registry endpoint"
     r"|\bmanifest\b|\bregistry\b|\bblobs?\b|\blayers?\b|Downloading|Download complete"
     r"|Verifying Checksum|Pull complete|requested access to the resource|authentication required"
-    r"|status code \d{3}|remote image|bearer token|read tcp \S+->\S+:443|too many requests",
+    r"|status code \d{3}|remote image|bearer token|read tcp \S+->\S+:443|too many requests"
+    r"|unpack image|media ?type|images/create\b|unable to pull|architecture mismatch|resume write"
+    r"|\bimage \S+ not found|not found in repository",
+    re.I,
+)
+# The registry's own fault, whatever status or class wraps it: containerd's words when the
+# registry (or a proxy) served something that is not an image part, an HTML page most often
+# ("unexpected media type text/html for sha256:...: not found", the NotFound class being
+# containerd's), and the registry's blob storage refusing the signed URL the registry itself
+# handed out (S3's SignatureDoesNotMatch inside a 403: no credential of the puller is involved).
+_NOT_AN_IMAGE = re.compile(
+    r"unexpected media type (?!application/vnd\.)|reference for unknown type: text/"
+    r"|<Code>SignatureDoesNotMatch</Code>",
     re.I,
 )
 # kubelet journal lines (structured logging), after unescaping:
@@ -192,6 +204,7 @@ _NOT_PULLS = (
 )
 _QUOTED = re.compile(r'\\?"[^"\s]*\\?"')
 _TOKEN = re.compile(r"\S+")
+_CLOSING_TAG = re.compile(r"</[a-zA-Z][a-zA-Z0-9]*>")
 _KEPT_WORDS = {"i/o", "input/output"}  # words with a slash that are a runtime's words, not a path
 _POD_ROW = re.compile(
     r"^(?:(?P<ns>[a-z0-9][-a-z0-9]*)\s+)?(?P<name>[a-z0-9][-a-z0-9.]*)\s+\d+/\d+\s+"
@@ -601,6 +614,7 @@ def _trim(message: str) -> str:
 
 def _scrub(text: str) -> str:
     """Remove quoted names and paths so that a name cannot look like a cause."""
+    text = _CLOSING_TAG.sub(" ", text)  # "403 (Forbidden)</title>" is a status, not a path
     text = _QUOTED.sub(" ", text)
     return _TOKEN.sub(_unpath, text)
 
@@ -627,7 +641,7 @@ def classify(message: str) -> tuple[Cause | None, tuple[str, ...]]:
     parts = _AGGREGATE_SPLIT.split(body.strip("[]")) if body.startswith("[") else [body]
     found: list[str] = []
     for part in parts:
-        row = match_text(_scrub(part))
+        row = CATALOG["registry-error"] if _NOT_AN_IMAGE.search(part) else match_text(_scrub(part))
         if row is not None and row.id not in found:
             found.append(row.id)
     if not found:

@@ -200,6 +200,63 @@ RUNTIME_WORDINGS = [
         " name must be lowercase",
         "invalid-reference",
     ),
+    # containerd, when the registry or a proxy served a web page for a manifest: the NotFound
+    # class containerd appends is its own, the answer was the registry's
+    (
+        f"failed to unpack image on snapshotter overlayfs: unexpected media type text/html for"
+        f" {DIGEST}: not found",
+        "registry-error",
+    ),
+    (
+        CTRD.replace("failed to resolve reference", "rpc error: code = NotFound desc = x")
+        + f"unexpected media type text/html for {DIGEST}: not found",
+        "registry-error",
+    ),
+    # Nexus, whose proxy repository stopped asking its remote
+    (
+        "Error response from daemon: unknown: Remote Auto Blocked until 2024-08-13T07:45:05.681Z",
+        "registry-error",
+    ),
+    # containerd, when the partial download it meant to resume is gone from the node's ingest
+    (
+        "failed reading status of resume write: stat /var/lib/containerd/io.containerd.content.v1"
+        ".content/ingest/0/data: no such file or directory: not found",
+        "corrupt-layer",
+    ),
+    # Windows (older builds): an image for another Windows build than the host's
+    (
+        "Error response from daemon: container 0 encountered an error during CreateContainer:"
+        " failure in a Windows system call: The operating system of the container does not match"
+        " the operating system of the host. (0xc0370101)",
+        "platform-mismatch",
+    ),
+    # Go's net/http: the registry had begun to answer when the client's deadline ended the body
+    (
+        f"error pulling image configuration: Get {BLOB}: net/http: request canceled"
+        " (Client.Timeout exceeded while reading body)",
+        "pull-timeout",
+    ),
+    # the registry's blob storage (S3) refusing the URL the registry signed: not the puller's
+    (
+        "error pulling image configuration: download failed after attempts=1: error parsing HTTP"
+        " 403 response body: invalid character '<' looking for beginning of value: \"<?xml"
+        ' version=\\"1.0\\"?><Error><Code>SignatureDoesNotMatch</Code></Error>"',
+        "registry-error",
+    ),
+    # an HTML error page keeps its status: its closing tags are not paths to scrub away
+    (
+        "Error response from daemon: <html><head><title>Error 403 (Forbidden)!!1</title></head>"
+        "</html>",
+        "unauthorized",
+    ),
+    # the Docker daemon's old wording for a name the registry does not hold
+    ("Error: image team/app:1.4.2 not found", "tag-not-found"),
+    # podman 1.x (containers/image) refusing the single image it got
+    (
+        f'Error: error pulling image "{IMG}": unable to pull {IMG}: unable to pull image: Image'
+        ' architecture mismatch: image uses "amd64", expecting "arm64"',
+        "platform-mismatch",
+    ),
 ]
 
 
@@ -255,6 +312,23 @@ def test_an_x509_line_inside_a_json_escaped_daemon_message_is_tls():
     )
     [failure] = explain(text).failures
     assert failure.cause.id == "tls"
+
+
+def test_an_architecture_mismatch_logged_at_info_level_is_not_a_pull_failure():
+    log = (
+        'time="2020-05-27T02:38:44Z" level=info msg="Image architecture mismatch: image uses'
+        ' \\"\\", expecting \\"amd64\\""\nGetting image source signatures\nCopying blob'
+        f" {DIGEST}\nWriting manifest to image destination"
+    )
+    assert explain(log).failures == []
+
+
+def test_a_dashboards_back_off_line_with_the_pull_error_after_it_gives_the_cause():
+    text = (
+        f"ImagePullBackOff: Back-off pulling image {REF}\nErrImagePull: rpc error: code = Unknown"
+        f" desc = Error response from daemon: manifest for {IMG} not found: manifest unknown"
+    )
+    assert [f.cause.id for f in explain(text).failures if f.cause] == ["tag-not-found"]
 
 
 def test_a_message_hard_wrapped_mid_word_is_joined():
