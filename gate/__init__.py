@@ -1,3 +1,6 @@
 """pullgate: prove before deploy that every container image will pull."""
 
-__version__ = "0.1.0"
+try:
+    from gate._version import __version__
+except ImportError:  # a source tree never built or installed: setuptools-scm wrote no version file
+    __version__ = "0.0.0+unknown"

@@ -1,6 +1,9 @@
-"""The Dockerfile: pinned base, non-root, `pullgate` as the entrypoint, and the wheel it installs
-really works. No container engine runs in these tests: the wheel is built from this checkout and
-its `pullgate` console script is run from a virtual environment, as the image's entrypoint would.
+"""The Dockerfile: pinned base, non-root, `pullgate` as the entrypoint, hadolint clean, extras
+optional, and the wheel it installs really works (built from this checkout, its `pullgate` run from
+a virtual environment as the image's entrypoint would).
+
+The image itself is built and run by `scripts/test-image` (buildah), a CI step of its own: it
+needs root and takes minutes.
 """
 
 import re
@@ -10,6 +13,9 @@ import sys
 import sysconfig
 import venv
 from pathlib import Path
+
+import pytest
+from conftest import require_binary
 
 ROOT = Path(__file__).parents[1]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -34,6 +40,31 @@ def test_the_image_runs_as_a_non_root_user():
 
 def test_the_entrypoint_is_pullgate():
     assert instructions("ENTRYPOINT") == ['["pullgate"]']
+
+
+def test_hadolint_finds_nothing():
+    hadolint = require_binary("hadolint")
+    done = subprocess.run(
+        [hadolint, "--no-color", "-"], input=DOCKERFILE, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("extras", "requirement"),
+    [("", "."), ("cluster", ".[cluster]"), ("cluster,azure", ".[cluster,azure]")],
+)
+def test_the_extras_build_arg_may_be_empty(extras, requirement):
+    """The requirement the build stage hands pip, as the RUN shell expands it."""
+    [expression] = set(re.findall(r'"(\.\$\{EXTRAS[^"]*)"', DOCKERFILE))
+    done = subprocess.run(
+        ["sh", "-c", f'echo "{expression}"'],
+        env={"EXTRAS": extras, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.strip() == requirement
 
 
 def test_the_wheel_the_image_installs_gives_a_working_pullgate(tmp_path):
