@@ -219,3 +219,36 @@ def test_missing_paths_is_one_line_naming_the_help():
 def test_bare_pullgate_shows_the_commands():
     result = run()
     assert "Commands:" in result.stdout + result.stderr
+
+
+def test_a_key_given_twice_in_the_config_names_both_lines(manifest, tmp_path):
+    (tmp_path / ".pullgate.yaml").write_text("timeout: 3\ndeadline: 9\ntimeout: 40\n")
+    result = run("check", "--offline", manifest)
+    assert result.exit_code == 2
+    assert result.stderr.endswith(".pullgate.yaml:3: duplicate key 'timeout' (first on line 1)\n")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_key_given_twice_inside_an_ignore_rule_is_refused(manifest, tmp_path):
+    (tmp_path / ".pullgate.yaml").write_text(
+        "ignore:\n  - cause: mutable-tag\n    reason: ok\n    reason: later\n"
+    )
+    result = run("check", "--offline", manifest)
+    assert result.exit_code == 2
+    assert ".pullgate.yaml:4: duplicate key 'reason' (first on line 3)" in result.stderr
+
+
+@pytest.mark.parametrize("key", ["? [timeout]\n: 3\n", "? {timeout: 3}\n: 3\n"])
+def test_a_list_or_mapping_as_a_config_key_is_one_line(manifest, tmp_path, key):
+    (tmp_path / ".pullgate.yaml").write_text(key)
+    result = run("check", "--offline", manifest)
+    assert result.exit_code == 2
+    assert result.stderr.endswith(".pullgate.yaml:1: a key must be a name, not a list or mapping\n")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_config_concurrency_is_bounded_as_the_flag_is(manifest, tmp_path):
+    (tmp_path / ".pullgate.yaml").write_text("concurrency: 100000000000000000000\n")
+    result = run("check", "--offline", manifest)
+    assert result.exit_code == 2
+    assert ".pullgate.yaml:1: concurrency must be an integer from 1 to 256" in result.stderr
