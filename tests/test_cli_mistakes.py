@@ -252,3 +252,45 @@ def test_config_concurrency_is_bounded_as_the_flag_is(manifest, tmp_path):
     result = run("check", "--offline", manifest)
     assert result.exit_code == 2
     assert ".pullgate.yaml:1: concurrency must be an integer from 1 to 256" in result.stderr
+
+
+STATE = (
+    "apiVersion: v1\nkind: List\nitems:\n"
+    "- {apiVersion: v1, kind: Node, metadata: {name: n1}}\n"
+    "- {apiVersion: v1, kind: Namespace, metadata: {name: default}}\n"
+)
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        "apiVersion: v1\nkind: List\nitems: 3\n",
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: s}\nimagePullSecrets: 3\n",
+        "apiVersion: v1\nkind: Node\nmetadata: {name: n}\nspec: {taints: 3}\n",
+    ],
+)
+def test_a_cluster_state_field_of_the_wrong_type_is_no_traceback(manifest, tmp_path, state):
+    (tmp_path / "state.yaml").write_text(state)
+    result = run("check", "--offline", manifest, "--cluster-state", "state.yaml")
+    assert result.exit_code in (0, 1, 2)
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert len(result.stderr.splitlines()) <= 1
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "tolerations: 3",
+        "affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution:"
+        " {nodeSelectorTerms: [{matchExpressions: 3}]}}}",
+        "affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution:"
+        " {nodeSelectorTerms: [{matchExpressions: [{key: a, operator: In, values: 3}]}]}}}",
+    ],
+)
+def test_a_pod_spec_list_field_of_the_wrong_type_is_no_traceback(tmp_path, monkeypatch, spec):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "state.yaml").write_text(STATE)
+    (tmp_path / "pod.yaml").write_text(POD.replace("spec:\n", f"spec:\n  {spec}\n"))
+    result = run("check", "--offline", "pod.yaml", "--cluster-state", "state.yaml")
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.exit_code in (0, 1) and "Traceback" not in result.stderr
