@@ -102,6 +102,7 @@ class _Pullgate(click.Group):
     """Every usage mistake on one line (`pullgate: ...`, exit 2), as input problems are."""
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:  # noqa: ANN401
+        _quiet_libraries()
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)
         try:
@@ -124,6 +125,21 @@ class _Pullgate(click.Group):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the exit flush cannot fail
             sys.exit(EXIT_FAIL)
         sys.exit(code if isinstance(code, int) else EXIT_PASS)
+
+
+def _quiet_libraries() -> None:
+    """The libraries' log records and warnings are not pullgate's output: the kubernetes client
+    logs an exec plugin's failure with `logging.error` (which configures the root logger and
+    then prints every urllib3 retry), urllib3 warns about URLs, and each problem already ends in
+    pullgate's own one line. `python -W` and a configured root logger still win."""
+    import logging
+    import warnings
+
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.NullHandler())
+    if not sys.warnoptions:
+        warnings.simplefilter("ignore")
 
 
 @click.group(cls=_Pullgate, context_settings={"help_option_names": ["-h", "--help"]})

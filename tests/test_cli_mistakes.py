@@ -294,3 +294,82 @@ def test_a_pod_spec_list_field_of_the_wrong_type_is_no_traceback(tmp_path, monke
     result = run("check", "--offline", "pod.yaml", "--cluster-state", "state.yaml")
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert result.exit_code in (0, 1) and "Traceback" not in result.stderr
+
+
+def _kubeconfig(server: str = "https://127.0.0.1:1", user: str = "{}") -> str:
+    return (
+        "apiVersion: v1\nkind: Config\ncurrent-context: a\ncontexts:\n"
+        "- name: a\n  context: {cluster: c, user: u}\n"
+        f"clusters:\n- name: c\n  cluster: {{server: '{server}'}}\n"
+        f"users:\n- name: u\n  user: {user}\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "kc.yaml: empty kubeconfig"),
+        ("- a\n", "kc.yaml:1: a kubeconfig is a mapping (clusters, contexts)"),
+        ("apiVersion: v1\nclusters: 3\n", "kc.yaml:2: clusters must be a list of named entries"),
+        ("apiVersion: v1\ncontexts: []\n", "kc.yaml: no current-context; name one with --context"),
+        ("current-context: nope\ncontexts: []\n", "kc.yaml:1: no context 'nope' in contexts"),
+        (
+            _kubeconfig().replace("clusters:\n- name: c", "clusters:\n- name: d"),
+            "kc.yaml:6: context 'a' names cluster 'c': not in clusters",
+        ),
+        (_kubeconfig(server="127.0.0.1:6443"), "kc.yaml:9: cluster 'c': server must be"),
+        (
+            _kubeconfig(user="{exec: {command: no-such-plugin, apiVersion: v1}}"),
+            "kc.yaml:12: user 'u': exec command 'no-such-plugin' is not on PATH",
+        ),
+        ("kind: Config\x00\n", "kc.yaml:1: binary data (NUL byte)"),
+    ],
+)
+def test_a_kubeconfig_mistake_is_one_line_with_file_and_line(manifest, tmp_path, text, expected):
+    (tmp_path / "kc.yaml").write_text(text)
+    result = run("check", manifest, "--kubeconfig", "kc.yaml")
+    assert result.exit_code == 2
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith(f"pullgate: {expected}")
+
+
+def test_a_context_not_in_the_kubeconfig_lists_the_contexts(manifest, tmp_path):
+    (tmp_path / "kc.yaml").write_text(_kubeconfig())
+    result = run("snapshot", "--kubeconfig", "kc.yaml", "--context", "prod")
+    assert result.exit_code == 2
+    assert result.stderr == "pullgate: kc.yaml: no context 'prod' in contexts (a)\n"
+
+
+def test_context_without_any_kubeconfig_says_which_file_is_missing(manifest, tmp_path, monkeypatch):
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    result = run("explain", "--context", "prod")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"pullgate: no kubeconfig: {tmp_path}/.kube/config does not exist and $KUBECONFIG is"
+        " not set; give --kubeconfig FILE\n"
+    )
+
+
+def test_kubeconfig_env_naming_a_missing_file_is_named(manifest, monkeypatch):
+    monkeypatch.setenv("KUBECONFIG", "/nonexistent/config")
+    result = run("check", manifest, "--context", "prod")
+    assert result.stderr == "pullgate: $KUBECONFIG names /nonexistent/config: no such file\n"
+
+
+def test_a_failing_exec_plugin_leaves_no_log_lines_only_pullgate_s_line(tmp_path):
+    (tmp_path / "kc.yaml").write_text(
+        _kubeconfig(user="{exec: {command: 'false', apiVersion: client.authentication.k8s.io/v1}}")
+    )
+    (tmp_path / "pod.yaml").write_text(POD)
+    done = subprocess.run(
+        [sys.executable, "-m", "gate", "check", "pod.yaml", "--kubeconfig", "kc.yaml"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("pullgate: cannot reach the kube API at https://127.0.0.1:1")
+    assert len(done.stderr.splitlines()) == 1
