@@ -681,9 +681,17 @@ def _read_source(source: str) -> str:
             data = read_capped(source, MAX_EXPLAIN_BYTES)
         except InputError as exc:
             raise UsageProblem(f"{source}: cannot read: {exc.message}") from None
+    name = "stdin" if source == "-" else source
     if len(data) > MAX_EXPLAIN_BYTES:
-        raise UsageProblem(f"{source}: more than {MAX_EXPLAIN_BYTES // (1024 * 1024)} MiB of text")
-    return data.decode("utf-8", errors="replace")
+        raise UsageProblem(f"{name}: more than {MAX_EXPLAIN_BYTES // (1024 * 1024)} MiB of text")
+    if not data.strip():  # `kubectl describe pod typo | pullgate explain -`: not a clean bill
+        hint = " (did the command piped in fail?)" if source == "-" else ""
+        raise UsageProblem(f"{name}: empty: nothing to explain{hint}")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # PowerShell 5's `kubectl ... > out.txt`
+        return data.decode("utf-16", errors="replace")
+    if b"\x00" in data:
+        raise UsageProblem(f"{name}: binary data (NUL byte): not kubectl output or a log")
+    return data.decode("utf-8-sig", errors="replace")
 
 
 @main.command("explain", short_help="Name the cause of pull failures: kubectl output or live.")
@@ -765,6 +773,21 @@ def explain_command(
         sys.exit(EXIT_FAIL if failing else EXIT_PASS)
     if namespace or all_namespaces:
         raise UsageProblem("--namespace and --all-namespaces need --kubeconfig or --context")
+    registry_flags = {
+        "--concurrency": concurrency,
+        "--timeout": timeout,
+        "--deadline": deadline,
+        "--insecure-registry": insecure,
+        "--ca-file": ca_file,
+        "--docker-config": docker_config,
+        "--config": config_path,
+    }
+    given = [flag for flag, value in registry_flags.items() if value]
+    if given:  # they shape the live re-check only: silently unused, they would mislead
+        verb = "applies" if len(given) == 1 else "apply"
+        raise UsageProblem(
+            f"{', '.join(given)} {verb} to the live re-check only: add --kubeconfig or --context"
+        )
     from gate.explain import explain, to_json, to_text
 
     result = explain(_read_source(source or "-"))

@@ -373,3 +373,47 @@ def test_a_failing_exec_plugin_leaves_no_log_lines_only_pullgate_s_line(tmp_path
     assert done.returncode == 2
     assert done.stderr.startswith("pullgate: cannot reach the kube API at https://127.0.0.1:1")
     assert len(done.stderr.splitlines()) == 1
+
+
+def test_explain_on_a_directory_is_one_line(tmp_path):
+    result = run("explain", str(tmp_path))
+    assert result.exit_code == 2
+    assert result.stderr == f"pullgate: {tmp_path}: cannot read: a directory, not a file\n"
+
+
+@pytest.mark.parametrize("text", ["", "  \n\n"])
+def test_explain_on_empty_stdin_is_not_a_clean_bill(text):
+    result = run("explain", "-", input=text)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "pullgate: stdin: empty: nothing to explain (did the command piped in fail?)\n"
+    )
+
+
+def test_explain_on_binary_data_is_refused(tmp_path):
+    (tmp_path / "blob").write_bytes(b"\x7fELF\x00\x01\x02")
+    result = run("explain", str(tmp_path / "blob"))
+    assert result.exit_code == 2
+    assert "blob: binary data (NUL byte)" in result.stderr
+
+
+def test_explain_reads_a_utf16_file_as_powershell_writes_it(tmp_path):
+    message = (
+        'Failed to pull image "nginx:nope": rpc error: code = NotFound desc = failed to pull and'
+        ' unpack image "docker.io/library/nginx:nope": failed to resolve reference'
+        ' "docker.io/library/nginx:nope": docker.io/library/nginx:nope: not found\n'
+    )
+    (tmp_path / "out.txt").write_bytes(message.encode("utf-16"))
+    result = run("explain", str(tmp_path / "out.txt"))
+    assert result.exit_code == 1
+    assert "tag-not-found" in result.stdout
+
+
+def test_explain_refuses_registry_options_without_a_cluster(tmp_path):
+    (tmp_path / "msg.txt").write_text('Back-off pulling image "x"\n')
+    result = run("explain", str(tmp_path / "msg.txt"), "--timeout", "3", "--ca-file", __file__)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "pullgate: --timeout, --ca-file apply to the live re-check only: add --kubeconfig or"
+        " --context\n"
+    )
