@@ -566,7 +566,7 @@ def check(
     except (ConfigError, InputError, PlatformError, CredentialError, ClusterError) as exc:
         raise UsageProblem(str(exc)) from None
     if not outcome.bundle.uses and not outcome.bundle.objects:
-        raise UsageProblem(f"no Kubernetes objects found in {', '.join(paths)}")
+        raise UsageProblem(f"no Kubernetes objects found in {_named_inputs(paths)}")
 
     source_url = _source_url()
     for name, path in reports:
@@ -581,6 +581,10 @@ def check(
         else:
             click.echo(report, nl=False, color=use_color)
     sys.exit(EXIT_FAIL if outcome.failed(strict) else EXIT_PASS)
+
+
+def _named_inputs(paths: Sequence[str]) -> str:
+    return ", ".join("stdin" if path == "-" else path for path in paths)
 
 
 def _write_file(path: str, text: str, what: str) -> None:
@@ -902,7 +906,7 @@ def pin_command(
         )
         plan = plan_pins(paths, options, stdin=sys.stdin)
         if not (plan.count or plan.refused or plan.pinned_already):
-            raise UsageProblem(f"no container images found in {', '.join(paths)}")
+            raise UsageProblem(f"no container images found in {_named_inputs(paths)}")
         written = write_pins(plan) if write else []
     except (ConfigError, InputError, CredentialError, PinError) as exc:
         raise UsageProblem(str(exc)) from None

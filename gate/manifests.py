@@ -86,6 +86,10 @@ class InputError(Exception):
         self.message = " ".join(message.split())
 
     def __str__(self) -> str:
+        if self.file == "-":  # as the reports show it (gate.reports.parts.place)
+            return (
+                f"stdin line {self.line}: {self.message}" if self.line else f"stdin: {self.message}"
+            )
         if self.line is None:
             return f"{self.file}: {self.message}"
         return f"{self.file}:{self.line}: {self.message}"

@@ -417,3 +417,93 @@ def test_explain_refuses_registry_options_without_a_cluster(tmp_path):
         "pullgate: --timeout, --ca-file apply to the live re-check only: add --kubeconfig or"
         " --context\n"
     )
+
+
+def _as_nobody(action) -> str:  # noqa: ANN001
+    """`action()` in a forked child running as nobody (root may write anything): its error."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            try:
+                action()
+                message = "no error"
+            except Exception as exc:  # noqa: BLE001 - reported to the parent
+                message = str(exc)
+            os.write(write_end, message.encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    with os.fdopen(read_end) as pipe:
+        return pipe.read()
+
+
+def _pin_plan(files: list[Path]):  # noqa: ANN202
+    from gate.pin import Edit, PinPlan
+
+    plan = PinPlan()
+    for path in files:
+        text = path.read_text()
+        start = text.index("busybox")
+        plan.texts[str(path)] = text
+        plan.edits[str(path)] = [
+            Edit(None, start, start + 7, "busybox@sha256:" + "a" * 64, "busybox")  # type: ignore[arg-type]
+        ]
+    return plan
+
+
+@pytest.fixture
+def nobody_dir():
+    import shutil
+    import tempfile
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to drop to nobody")
+    directory = Path(tempfile.mkdtemp(dir="/tmp", prefix="pullgate-nobody-"))
+    directory.chmod(0o755)
+    os.chown(directory, 65534, 65534)
+    yield directory
+    shutil.rmtree(directory)
+
+
+def test_pin_write_refuses_a_read_only_file_in_a_writable_directory(nobody_dir):
+    from gate.pin import write_pins
+
+    path = nobody_dir / "app.yaml"
+    path.write_text(POD)
+    os.chown(path, 65534, 65534)
+    path.chmod(0o444)
+    plan = _pin_plan([path])
+    assert _as_nobody(lambda: write_pins(plan)) == f"{path}: cannot write: read-only file"
+    assert path.read_text() == POD
+
+
+def test_pin_write_edits_no_file_when_one_of_them_cannot_be_written(nobody_dir):
+    from gate.pin import write_pins
+
+    first, second = nobody_dir / "a.yaml", nobody_dir / "b.yaml"
+    for path, mode in ((first, 0o644), (second, 0o444)):
+        path.write_text(POD)
+        os.chown(path, 65534, 65534)
+        path.chmod(mode)
+    plan = _pin_plan([first, second])
+    assert "b.yaml: cannot write: read-only file" in _as_nobody(lambda: write_pins(plan))
+    assert first.read_text() == POD
+
+
+def test_an_input_error_on_stdin_says_stdin_line_n():
+    result = run("check", "--offline", "-", input="kind: Pod\nspec: [\n")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("pullgate: stdin line 3: ")
+
+
+@pytest.mark.parametrize(
+    ("command", "what"), [("check", "Kubernetes objects"), ("pin", "container images")]
+)
+def test_nothing_found_on_stdin_names_stdin(command, what):
+    result = run(command, "-", "--offline" if command == "check" else "--timeout=1", input="\n")
+    assert result.exit_code == 2
+    assert result.stderr == f"pullgate: no {what} found in stdin\n"
