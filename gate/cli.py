@@ -27,6 +27,7 @@ MAX_SECONDS = 86_400.0
 MAX_CA_BYTES = 4 * 1024 * 1024
 FORMAT_NAMES = ("text", "json", "sarif", "junit", "github", "azure", "markdown")
 PROGRESS_MIN_IMAGES = 8
+STDOUT_NAMES = ("-", "/dev/stdout")  # a report "file" that is stdout, counted as stdout
 
 
 class UsageProblem(click.ClickException):
@@ -53,7 +54,7 @@ class FormatTarget(click.ParamType):
             self.fail(f"{name!r} is not one of {', '.join(FORMAT_NAMES)}", param, ctx)
         if sep and not path:
             self.fail(f"{value!r}: name a file after '=', e.g. {name}=report.{name}", param, ctx)
-        return (name, path or None)
+        return (name, None if path in STDOUT_NAMES else path or None)
 
 
 def _report_targets(
@@ -68,6 +69,8 @@ def _report_targets(
             f"only one report can go to stdout ({', '.join(unnamed)} asked); give the others a"
             f" file: {others}"
         )
+    if output in STDOUT_NAMES:
+        output = None
     if output:
         if not unnamed:
             raise UsageProblem(
@@ -592,6 +595,9 @@ def _write_file(path: str, text: str, what: str) -> None:
     `path` (a committed `pullgate.sarif` pointing elsewhere) is replaced, never written through."""
     if os.path.isdir(path) and not os.path.islink(path):
         raise UsageProblem(f"{path}: cannot write {what}: a directory")
+    if _is_special(path):
+        _write_through(path, text, what)
+        return
     import tempfile
 
     directory = os.path.dirname(path) or "."
@@ -608,6 +614,36 @@ def _write_file(path: str, text: str, what: str) -> None:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
+    except OSError as exc:
+        raise UsageProblem(f"{path}: cannot write {what}: {exc.strerror}") from None
+
+
+def _is_special(path: str) -> bool:
+    """Written through, never replaced by a renamed file: what lies under /dev or /proc
+    (/dev/null, /dev/stderr, /dev/fd/N), a named pipe, a socket or a device."""
+    if os.path.abspath(path).startswith(("/dev/", "/proc/")):
+        return True
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _write_through(path: str, text: str, what: str) -> None:
+    try:  # non-blocking open: a named pipe nobody reads is an error, not a hang
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_TRUNC)
+    except OSError as exc:
+        raise UsageProblem(f"{path}: cannot write {what}: {exc.strerror}") from None
+    mode = os.fstat(fd).st_mode
+    harmless = os.isatty(fd) or os.path.realpath(path) == "/dev/null"
+    if stat.S_ISBLK(mode) or (stat.S_ISCHR(mode) and not harmless):  # a disk, /dev/mem
+        os.close(fd)
+        raise UsageProblem(f"{path}: cannot write {what}: a device, not a file")
+    try:
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
     except OSError as exc:
         raise UsageProblem(f"{path}: cannot write {what}: {exc.strerror}") from None
 

@@ -507,3 +507,46 @@ def test_nothing_found_on_stdin_names_stdin(command, what):
     result = run(command, "-", "--offline" if command == "check" else "--timeout=1", input="\n")
     assert result.exit_code == 2
     assert result.stderr == f"pullgate: no {what} found in stdin\n"
+
+
+@pytest.mark.parametrize(
+    "target", ["-"]
+)  # /dev/stdout too, untested: a regression as root would replace it
+def test_a_report_to_dev_stdout_or_dash_is_the_stdout_report(manifest, target):
+    result = run("check", "--offline", manifest, "--format", f"json={target}")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["result"] == "fail"
+
+
+def test_a_report_to_a_named_pipe_is_written_through_not_replaced(manifest, tmp_path):
+    fifo = tmp_path / "report.fifo"
+    os.mkfifo(fifo)
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # a reader is there before pullgate opens it
+    try:
+        result = run("check", "--offline", manifest, "--format", f"json={fifo}")
+        received = os.read(fd, 1 << 16)  # the report is smaller than the pipe's buffer
+    finally:
+        os.close(fd)
+    assert result.exit_code == 1, result.stderr
+    assert json.loads(received)["result"] == "fail"
+    assert fifo.is_fifo()
+
+
+def test_a_report_to_a_named_pipe_nobody_reads_is_an_error_not_a_hang(manifest, tmp_path):
+    os.mkfifo(tmp_path / "report.fifo")
+    result = run("check", "--offline", manifest, "--format", "json=report.fifo")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("pullgate: report.fifo: cannot write json report: ")
+
+
+def test_a_report_to_a_device_is_refused_and_the_device_kept(manifest, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("mknod needs root")
+    device = tmp_path / "zero"
+    os.mknod(device, 0o666 | 0o020000, os.makedev(1, 5))  # a character device: /dev/zero's
+    link = tmp_path / "report.json"
+    link.symlink_to(device)
+    result = run("check", "--offline", manifest, "--format", f"json={link.name}")
+    assert result.exit_code == 2
+    assert result.stderr.endswith("report.json: cannot write json report: a device, not a file\n")
+    assert link.is_symlink() and device.is_char_device()
