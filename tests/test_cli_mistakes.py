@@ -550,3 +550,30 @@ def test_a_report_to_a_device_is_refused_and_the_device_kept(manifest, tmp_path)
     assert result.exit_code == 2
     assert result.stderr.endswith("report.json: cannot write json report: a device, not a file\n")
     assert link.is_symlink() and device.is_char_device()
+
+
+def test_docker_config_auths_of_the_wrong_type_is_one_line(manifest, tmp_path):
+    (tmp_path / "config.json").write_text('{"auths": ["ghcr.io"]}')
+    result = run("check", manifest, "--docker-config", "config.json")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "pullgate: config.json: auths is not an object of registry: credentials\n"
+    )
+
+
+def test_a_default_docker_config_the_user_cannot_reach_is_absent(manifest, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to drop to nobody")
+    from gate.registry.credentials import DockerConfig
+
+    home = tmp_path / "home"
+    (home / ".docker").mkdir(parents=True)
+    (home / ".docker" / "config.json").write_text('{"auths": {}}')
+    home.chmod(0o700)  # as `docker run -u UID` leaves HOME=/root
+
+    def load() -> None:
+        os.environ.pop("DOCKER_CONFIG", None)
+        os.environ["HOME"] = str(home)
+        assert DockerConfig.load().keyring is not None
+
+    assert _as_nobody(load) == "no error"
