@@ -577,3 +577,10 @@ def test_a_default_docker_config_the_user_cannot_reach_is_absent(manifest, tmp_p
         assert DockerConfig.load().keyring is not None
 
     assert _as_nobody(load) == "no error"
+
+
+def test_a_kubeconfig_nested_too_deeply_is_one_line(manifest, tmp_path):
+    (tmp_path / "kc.yaml").write_text("a: " + "[" * 100_000)
+    result = run("check", manifest, "--kubeconfig", "kc.yaml")
+    assert result.exit_code == 2
+    assert result.stderr == "pullgate: kc.yaml: invalid kubeconfig: nested too deeply\n"

@@ -52,6 +52,8 @@ def check_kubeconfig(explicit: str | None, context: str | None) -> None:
         raise ClusterError(f"{exc} (kubeconfig)") from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise ClusterError(f"{path}: invalid kubeconfig: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else path
