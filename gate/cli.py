@@ -205,6 +205,8 @@ def _named_file(ctx: click.Context, param: click.Parameter, value: Any) -> Any: 
         if path is None:
             continue
         flag = param.opts[0]
+        if not path.strip():
+            raise UsageProblem(f"{flag} is empty: give a file or leave the flag out")
         if not os.path.exists(path):
             broken = " (broken symbolic link)" if os.path.islink(path) else ""
             raise UsageProblem(f"{flag} {path}: no such file{broken}")
@@ -213,6 +215,15 @@ def _named_file(ctx: click.Context, param: click.Parameter, value: Any) -> Any: 
         mode = os.stat(path).st_mode
         if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):  # /dev/zero would be read forever
             raise UsageProblem(f"{flag} {path}: a device, not a file")
+    return value
+
+
+def _not_empty(ctx: click.Context, param: click.Parameter, value: Any) -> Any:  # noqa: ANN401
+    """An empty value (`--context "$UNSET_VARIABLE"`) is a mistake, not the flag left out: a gate
+    that silently skipped its cluster or AKS checks would pass."""
+    for given in value if isinstance(value, tuple) else (value,):
+        if given is not None and not str(given).strip():
+            raise UsageProblem(f"{param.opts[0]} is empty: give a value or leave the flag out")
     return value
 
 
@@ -313,7 +324,12 @@ KUBECONFIG = opt(
     help="Cluster mode: read nodes, namespaces, ServiceAccounts and pull secrets from this"
     " kubeconfig's cluster, read-only (--context alone uses $KUBECONFIG, else ~/.kube/config).",
 )
-CONTEXT = opt("--context", "kube_context", help="Cluster mode: kubeconfig context to use.")
+CONTEXT = opt(
+    "--context",
+    "kube_context",
+    callback=_not_empty,
+    help="Cluster mode: kubeconfig context to use.",
+)
 CLUSTER_OPTIONS: tuple[Option, ...] = (
     KUBECONFIG,
     CONTEXT,
@@ -330,6 +346,7 @@ CLUSTER_OPTIONS: tuple[Option, ...] = (
     opt(
         "--namespace",
         "-n",
+        callback=_not_empty,
         help="Namespace for objects without metadata.namespace"
         " [default: the context's, else default].",
     ),
@@ -343,21 +360,28 @@ AKS_OPTIONS: tuple[Option, ...] = (
     opt(
         "--aks",
         metavar="RG/CLUSTER",
+        callback=_not_empty,
         help="AKS cluster (RESOURCE_GROUP/CLUSTER or its resource id): the kubelet identity's ACR"
         " pull rights (RBAC and ABAC), node pools and registry posture, read from Azure with the"
         " pipeline's Azure login; ACR images are read with it too.",
     ),
-    opt("--subscription", help="Subscription of the cluster [default: the az CLI's]."),
+    opt(
+        "--subscription",
+        callback=_not_empty,
+        help="Subscription of the cluster [default: the az CLI's].",
+    ),
     opt(
         "--acr-resource-id",
         "acr_resource_ids",
         multiple=True,
         metavar="ID",
+        callback=_not_empty,
         help="A registry's resource id, instead of searching the subscription; repeatable.",
     ),
     opt(
         "--kubelet-object-id",
         metavar="GUID",
+        callback=_not_empty,
         help="Object id of the cluster's service principal (legacy clusters), when Microsoft"
         " Graph cannot be read.",
     ),
@@ -394,6 +418,7 @@ OUTPUT_OPTIONS: tuple[Option, ...] = (
         "--output",
         "-o",
         type=click.Path(dir_okay=False),
+        callback=_not_empty,
         help="Write the report of the --format given without =FILE to this file.",
     ),
     opt("--verbose", "-v", is_flag=True, help="Text report: list the images that passed too."),
@@ -655,11 +680,12 @@ def _write_through(path: str, text: str, what: str) -> None:
     callback=_named_file,
     help="Kubeconfig file [default: $KUBECONFIG, else ~/.kube/config].",
 )
-@click.option("--context", "kube_context", help="Kubeconfig context to use.")
+@click.option("--context", "kube_context", callback=_not_empty, help="Kubeconfig context to use.")
 @click.option(
     "--output",
     "-o",
     type=click.Path(dir_okay=False),
+    callback=_not_empty,
     help="Write the state file here [default: stdout].",
 )
 @click.option(
@@ -755,10 +781,16 @@ def _read_source(source: str) -> str:
             help="Read the pods failing to pull now from this kubeconfig's cluster, read-only"
             " (--context alone uses $KUBECONFIG, else ~/.kube/config).",
         ),
-        opt("--context", "kube_context", help="Kubeconfig context of the cluster to read."),
+        opt(
+            "--context",
+            "kube_context",
+            callback=_not_empty,
+            help="Kubeconfig context of the cluster to read.",
+        ),
         opt(
             "--namespace",
             "-n",
+            callback=_not_empty,
             help="Namespace of the pods to read [default: the context's, else default].",
         ),
         opt(

@@ -584,3 +584,31 @@ def test_a_kubeconfig_nested_too_deeply_is_one_line(manifest, tmp_path):
     result = run("check", manifest, "--kubeconfig", "kc.yaml")
     assert result.exit_code == 2
     assert result.stderr == "pullgate: kc.yaml: invalid kubeconfig: nested too deeply\n"
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ("check", "--context", ""),
+        ("check", "--aks", ""),
+        ("check", "--namespace", " "),
+        ("check", "--subscription", ""),
+        ("check", "--kubelet-object-id", ""),
+        ("check", "--acr-resource-id", ""),
+        ("check", "--output", ""),
+        ("explain", "--context", ""),
+        ("snapshot", "--context", ""),
+    ],
+)
+def test_an_empty_value_is_a_mistake_not_the_flag_left_out(manifest, flags):
+    command, flag, value = flags
+    args = [command, manifest, flag, value] if command == "check" else [command, flag, value]
+    result = run(*args)
+    assert result.exit_code == 2
+    long_flag = "--namespace" if flag == "--namespace" else flag
+    assert result.stderr == f"pullgate: {long_flag} is empty: give a value or leave the flag out\n"
+
+
+def test_an_empty_file_flag_says_it_is_empty(manifest):
+    result = run("check", manifest, "--kubeconfig", "")
+    assert result.stderr == "pullgate: --kubeconfig is empty: give a file or leave the flag out\n"
