@@ -605,8 +605,7 @@ def test_an_empty_value_is_a_mistake_not_the_flag_left_out(manifest, flags):
     args = [command, manifest, flag, value] if command == "check" else [command, flag, value]
     result = run(*args)
     assert result.exit_code == 2
-    long_flag = "--namespace" if flag == "--namespace" else flag
-    assert result.stderr == f"pullgate: {long_flag} is empty: give a value or leave the flag out\n"
+    assert result.stderr == f"pullgate: {flag} is empty: give a value or leave the flag out\n"
 
 
 def test_an_empty_file_flag_says_it_is_empty(manifest):
