@@ -115,6 +115,13 @@ def test_stdin_on_a_terminal_is_refused_not_waited_on(command):
     assert stderr.startswith(f"pullgate: {command} - reads manifests from stdin: pipe them in")
 
 
+@pytest.mark.parametrize("args", [(), ("-",)])
+def test_explain_without_input_on_a_terminal_is_refused_not_waited_on(args):
+    code, _, stderr = _on_a_terminal("explain", *args, stdin_tty=True, stdout_tty=False)
+    assert code == 2
+    assert stderr.startswith("pullgate: explain reads kubectl output: pipe it in")
+
+
 def test_no_color_is_honoured_on_a_terminal(tmp_path):
     path = str(write(tmp_path, MIXED))
     _, coloured, _ = _on_a_terminal("check", "--offline", path, stdin_tty=False, stdout_tty=True)
