@@ -27,6 +27,7 @@ MAX_SECONDS = 86_400.0
 MAX_CA_BYTES = 4 * 1024 * 1024
 FORMAT_NAMES = ("text", "json", "sarif", "junit", "github", "azure", "markdown")
 PROGRESS_MIN_IMAGES = 8
+STDOUT_NAMES = ("-", "/dev/stdout")  # a report "file" that is stdout, counted as stdout
 
 
 class UsageProblem(click.ClickException):
@@ -53,7 +54,7 @@ class FormatTarget(click.ParamType):
             self.fail(f"{name!r} is not one of {', '.join(FORMAT_NAMES)}", param, ctx)
         if sep and not path:
             self.fail(f"{value!r}: name a file after '=', e.g. {name}=report.{name}", param, ctx)
-        return (name, path or None)
+        return (name, None if path in STDOUT_NAMES else path or None)
 
 
 def _report_targets(
@@ -68,6 +69,8 @@ def _report_targets(
             f"only one report can go to stdout ({', '.join(unnamed)} asked); give the others a"
             f" file: {others}"
         )
+    if output in STDOUT_NAMES:
+        output = None
     if output:
         if not unnamed:
             raise UsageProblem(
@@ -102,6 +105,7 @@ class _Pullgate(click.Group):
     """Every usage mistake on one line (`pullgate: ...`, exit 2), as input problems are."""
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:  # noqa: ANN401
+        _quiet_libraries()
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)
         try:
@@ -124,6 +128,21 @@ class _Pullgate(click.Group):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the exit flush cannot fail
             sys.exit(EXIT_FAIL)
         sys.exit(code if isinstance(code, int) else EXIT_PASS)
+
+
+def _quiet_libraries() -> None:
+    """The libraries' log records and warnings are not pullgate's output: the kubernetes client
+    logs an exec plugin's failure with `logging.error` (which configures the root logger and
+    then prints every urllib3 retry), urllib3 warns about URLs, and each problem already ends in
+    pullgate's own one line. `python -W` and a configured root logger still win."""
+    import logging
+    import warnings
+
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.NullHandler())
+    if not sys.warnoptions:
+        warnings.simplefilter("ignore")
 
 
 @click.group(cls=_Pullgate, context_settings={"help_option_names": ["-h", "--help"]})
@@ -186,6 +205,8 @@ def _named_file(ctx: click.Context, param: click.Parameter, value: Any) -> Any: 
         if path is None:
             continue
         flag = param.opts[0]
+        if not path.strip():
+            raise UsageProblem(f"{flag} is empty: give a file or leave the flag out")
         if not os.path.exists(path):
             broken = " (broken symbolic link)" if os.path.islink(path) else ""
             raise UsageProblem(f"{flag} {path}: no such file{broken}")
@@ -194,6 +215,15 @@ def _named_file(ctx: click.Context, param: click.Parameter, value: Any) -> Any: 
         mode = os.stat(path).st_mode
         if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):  # /dev/zero would be read forever
             raise UsageProblem(f"{flag} {path}: a device, not a file")
+    return value
+
+
+def _not_empty(ctx: click.Context, param: click.Parameter, value: Any) -> Any:  # noqa: ANN401
+    """An empty value (`--context "$UNSET_VARIABLE"`) is a mistake, not the flag left out: a gate
+    that silently skipped its cluster or AKS checks would pass."""
+    for given in value if isinstance(value, tuple) else (value,):
+        if given is not None and not str(given).strip():
+            raise UsageProblem(f"{param.opts[0]} is empty: give a value or leave the flag out")
     return value
 
 
@@ -294,7 +324,12 @@ KUBECONFIG = opt(
     help="Cluster mode: read nodes, namespaces, ServiceAccounts and pull secrets from this"
     " kubeconfig's cluster, read-only (--context alone uses $KUBECONFIG, else ~/.kube/config).",
 )
-CONTEXT = opt("--context", "kube_context", help="Cluster mode: kubeconfig context to use.")
+CONTEXT = opt(
+    "--context",
+    "kube_context",
+    callback=_not_empty,
+    help="Cluster mode: kubeconfig context to use.",
+)
 CLUSTER_OPTIONS: tuple[Option, ...] = (
     KUBECONFIG,
     CONTEXT,
@@ -311,6 +346,7 @@ CLUSTER_OPTIONS: tuple[Option, ...] = (
     opt(
         "--namespace",
         "-n",
+        callback=_not_empty,
         help="Namespace for objects without metadata.namespace"
         " [default: the context's, else default].",
     ),
@@ -324,21 +360,28 @@ AKS_OPTIONS: tuple[Option, ...] = (
     opt(
         "--aks",
         metavar="RG/CLUSTER",
+        callback=_not_empty,
         help="AKS cluster (RESOURCE_GROUP/CLUSTER or its resource id): the kubelet identity's ACR"
         " pull rights (RBAC and ABAC), node pools and registry posture, read from Azure with the"
         " pipeline's Azure login; ACR images are read with it too.",
     ),
-    opt("--subscription", help="Subscription of the cluster [default: the az CLI's]."),
+    opt(
+        "--subscription",
+        callback=_not_empty,
+        help="Subscription of the cluster [default: the az CLI's].",
+    ),
     opt(
         "--acr-resource-id",
         "acr_resource_ids",
         multiple=True,
         metavar="ID",
+        callback=_not_empty,
         help="A registry's resource id, instead of searching the subscription; repeatable.",
     ),
     opt(
         "--kubelet-object-id",
         metavar="GUID",
+        callback=_not_empty,
         help="Object id of the cluster's service principal (legacy clusters), when Microsoft"
         " Graph cannot be read.",
     ),
@@ -375,6 +418,7 @@ OUTPUT_OPTIONS: tuple[Option, ...] = (
         "--output",
         "-o",
         type=click.Path(dir_okay=False),
+        callback=_not_empty,
         help="Write the report of the --format given without =FILE to this file.",
     ),
     opt("--verbose", "-v", is_flag=True, help="Text report: list the images that passed too."),
@@ -550,7 +594,7 @@ def check(
     except (ConfigError, InputError, PlatformError, CredentialError, ClusterError) as exc:
         raise UsageProblem(str(exc)) from None
     if not outcome.bundle.uses and not outcome.bundle.objects:
-        raise UsageProblem(f"no Kubernetes objects found in {', '.join(paths)}")
+        raise UsageProblem(f"no Kubernetes objects found in {_named_inputs(paths)}")
 
     source_url = _source_url()
     for name, path in reports:
@@ -567,11 +611,18 @@ def check(
     sys.exit(EXIT_FAIL if outcome.failed(strict) else EXIT_PASS)
 
 
+def _named_inputs(paths: Sequence[str]) -> str:
+    return ", ".join("stdin" if path == "-" else path for path in paths)
+
+
 def _write_file(path: str, text: str, what: str) -> None:
     """Write a report or snapshot beside `path` and rename it into place: a symbolic link at
     `path` (a committed `pullgate.sarif` pointing elsewhere) is replaced, never written through."""
     if os.path.isdir(path) and not os.path.islink(path):
         raise UsageProblem(f"{path}: cannot write {what}: a directory")
+    if _is_special(path):
+        _write_through(path, text, what)
+        return
     import tempfile
 
     directory = os.path.dirname(path) or "."
@@ -592,6 +643,36 @@ def _write_file(path: str, text: str, what: str) -> None:
         raise UsageProblem(f"{path}: cannot write {what}: {exc.strerror}") from None
 
 
+def _is_special(path: str) -> bool:
+    """Written through, never replaced by a renamed file: what lies under /dev or /proc
+    (/dev/null, /dev/stderr, /dev/fd/N), a named pipe, a socket or a device."""
+    if os.path.abspath(path).startswith(("/dev/", "/proc/")):
+        return True
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _write_through(path: str, text: str, what: str) -> None:
+    try:  # non-blocking open: a named pipe nobody reads is an error, not a hang
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_TRUNC)
+    except OSError as exc:
+        raise UsageProblem(f"{path}: cannot write {what}: {exc.strerror}") from None
+    mode = os.fstat(fd).st_mode
+    harmless = os.isatty(fd) or os.path.realpath(path) == "/dev/null"
+    if stat.S_ISBLK(mode) or (stat.S_ISCHR(mode) and not harmless):  # a disk, /dev/mem
+        os.close(fd)
+        raise UsageProblem(f"{path}: cannot write {what}: a device, not a file")
+    try:
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise UsageProblem(f"{path}: cannot write {what}: {exc.strerror}") from None
+
+
 @main.command("snapshot", short_help="Save the cluster state check --cluster-state reads.")
 @click.option(
     "--kubeconfig",
@@ -599,11 +680,12 @@ def _write_file(path: str, text: str, what: str) -> None:
     callback=_named_file,
     help="Kubeconfig file [default: $KUBECONFIG, else ~/.kube/config].",
 )
-@click.option("--context", "kube_context", help="Kubeconfig context to use.")
+@click.option("--context", "kube_context", callback=_not_empty, help="Kubeconfig context to use.")
 @click.option(
     "--output",
     "-o",
     type=click.Path(dir_okay=False),
+    callback=_not_empty,
     help="Write the state file here [default: stdout].",
 )
 @click.option(
@@ -665,9 +747,17 @@ def _read_source(source: str) -> str:
             data = read_capped(source, MAX_EXPLAIN_BYTES)
         except InputError as exc:
             raise UsageProblem(f"{source}: cannot read: {exc.message}") from None
+    name = "stdin" if source == "-" else source
     if len(data) > MAX_EXPLAIN_BYTES:
-        raise UsageProblem(f"{source}: more than {MAX_EXPLAIN_BYTES // (1024 * 1024)} MiB of text")
-    return data.decode("utf-8", errors="replace")
+        raise UsageProblem(f"{name}: more than {MAX_EXPLAIN_BYTES // (1024 * 1024)} MiB of text")
+    if not data.strip():  # `kubectl describe pod typo | pullgate explain -`: not a clean bill
+        hint = " (did the command piped in fail?)" if source == "-" else ""
+        raise UsageProblem(f"{name}: empty: nothing to explain{hint}")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # PowerShell 5's `kubectl ... > out.txt`
+        return data.decode("utf-16", errors="replace")
+    if b"\x00" in data:
+        raise UsageProblem(f"{name}: binary data (NUL byte): not kubectl output or a log")
+    return data.decode("utf-8-sig", errors="replace")
 
 
 @main.command("explain", short_help="Name the cause of pull failures: kubectl output or live.")
@@ -691,10 +781,16 @@ def _read_source(source: str) -> str:
             help="Read the pods failing to pull now from this kubeconfig's cluster, read-only"
             " (--context alone uses $KUBECONFIG, else ~/.kube/config).",
         ),
-        opt("--context", "kube_context", help="Kubeconfig context of the cluster to read."),
+        opt(
+            "--context",
+            "kube_context",
+            callback=_not_empty,
+            help="Kubeconfig context of the cluster to read.",
+        ),
         opt(
             "--namespace",
             "-n",
+            callback=_not_empty,
             help="Namespace of the pods to read [default: the context's, else default].",
         ),
         opt(
@@ -749,6 +845,21 @@ def explain_command(
         sys.exit(EXIT_FAIL if failing else EXIT_PASS)
     if namespace or all_namespaces:
         raise UsageProblem("--namespace and --all-namespaces need --kubeconfig or --context")
+    registry_flags = {
+        "--concurrency": concurrency,
+        "--timeout": timeout,
+        "--deadline": deadline,
+        "--insecure-registry": insecure,
+        "--ca-file": ca_file,
+        "--docker-config": docker_config,
+        "--config": config_path,
+    }
+    given = [flag for flag, value in registry_flags.items() if value]
+    if given:  # they shape the live re-check only: silently unused, they would mislead
+        verb = "applies" if len(given) == 1 else "apply"
+        raise UsageProblem(
+            f"{', '.join(given)} {verb} to the live re-check only: add --kubeconfig or --context"
+        )
     from gate.explain import explain, to_json, to_text
 
     result = explain(_read_source(source or "-"))
@@ -863,7 +974,7 @@ def pin_command(
         )
         plan = plan_pins(paths, options, stdin=sys.stdin)
         if not (plan.count or plan.refused or plan.pinned_already):
-            raise UsageProblem(f"no container images found in {', '.join(paths)}")
+            raise UsageProblem(f"no container images found in {_named_inputs(paths)}")
         written = write_pins(plan) if write else []
     except (ConfigError, InputError, CredentialError, PinError) as exc:
         raise UsageProblem(str(exc)) from None

@@ -21,6 +21,7 @@ DEFAULT_NAME = ".pullgate.yaml"
 MAX_SECONDS = 86_400
 MAX_CONFIG_BYTES = 1024 * 1024
 MAX_CONFIG_DEPTH = 32  # the deepest real key (ignore -> rule -> field) is 3 levels down
+MAX_CONCURRENCY = 256  # as --concurrency
 
 
 class ConfigError(Exception):
@@ -44,8 +45,9 @@ def _str_list(value: object) -> list[str] | None:
     return None
 
 
-def _positive_int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+def _concurrency(value: object) -> int | None:
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    return value if whole and 0 < value <= MAX_CONCURRENCY else None  # type: ignore[return-value]
 
 
 def _seconds(value: object) -> float | None:
@@ -92,7 +94,7 @@ _KEYS = {
         "a list of loopback registries (localhost, 127.0.0.1, [::1], with :PORT); name others"
         " with --insecure-registry on the command line",
     ),
-    "concurrency": ("concurrency", _positive_int, "a positive integer"),
+    "concurrency": ("concurrency", _concurrency, f"an integer from 1 to {MAX_CONCURRENCY}"),
     "timeout": ("timeout", _seconds, f"a number of seconds, above 0 and at most {MAX_SECONDS}"),
     "deadline": ("deadline", _seconds, f"a number of seconds, above 0 and at most {MAX_SECONDS}"),
 }
@@ -149,7 +151,7 @@ def _compose(text: str, path: Path) -> yaml.Node | None:
                 raise ConfigError(
                     f"{path}:{line}: a control character or lone surrogate in a value"
                 )
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         position = getattr(exc, "position", None)
@@ -161,6 +163,33 @@ def _compose(text: str, path: Path) -> yaml.Node | None:
             where = str(path)
         problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or exc
         raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    _refuse_duplicate_keys(root, path)
+    return root
+
+
+def _refuse_duplicate_keys(root: yaml.Node | None, path: Path) -> None:
+    """A key given twice in one mapping: YAML keeps the last one silently, so a setting read on
+    one line would be overridden by another the reader may not see."""
+    pending, visited = [root], set()
+    while pending:
+        node = pending.pop()
+        if node is None or id(node) in visited:  # an alias shares its anchor's node
+            continue
+        visited.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: dict[str, int] = {}
+            for key_node, value_node in node.value:
+                line = key_node.start_mark.line + 1
+                if isinstance(key_node, yaml.ScalarNode) and key_node.value in first:
+                    raise ConfigError(
+                        f"{path}:{line}: duplicate key {key_node.value!r}"
+                        f" (first on line {first[key_node.value]})"
+                    )
+                if isinstance(key_node, yaml.ScalarNode):
+                    first[key_node.value] = line
+                pending.extend((key_node, value_node))
+        elif isinstance(node, yaml.SequenceNode):
+            pending.extend(node.value)
 
 
 # What no setting holds: controls other than tab and newline, lone surrogates (from "\ud800").
@@ -178,8 +207,10 @@ def load_config(path: Path | None) -> Config:
         raise ConfigError(f"{path}:{root.start_mark.line + 1}: config must be a mapping")
     constructor = yaml.SafeLoader("")
     for key_node, value_node in root.value:
-        key = key_node.value
         line = key_node.start_mark.line + 1
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise ConfigError(f"{path}:{line}: a key must be a name, not a list or mapping")
+        key = key_node.value
         if key in POLICY_KEYS:
             try:
                 config.policy = parse_policy_entry(config.policy, key, value_node, str(path))

@@ -86,6 +86,10 @@ class InputError(Exception):
         self.message = " ".join(message.split())
 
     def __str__(self) -> str:
+        if self.file == "-":  # as the reports show it (gate.reports.parts.place)
+            return (
+                f"stdin line {self.line}: {self.message}" if self.line else f"stdin: {self.message}"
+            )
         if self.line is None:
             return f"{self.file}: {self.message}"
         return f"{self.file}:{self.line}: {self.message}"
@@ -265,12 +269,18 @@ def read_capped(path: str, cap: int = MAX_FILE_BYTES) -> bytes:
         raise InputError(path, None, "no such file or directory") from None
     except OSError as exc:
         raise InputError(path, None, exc.strerror or str(exc)) from None
+    mode = os.fstat(fd).st_mode
+    problem = (
+        "a device, not a file"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "a directory, not a file"
+        if stat.S_ISDIR(mode)  # checked before fdopen, which refuses a directory with an OSError
+        else None
+    )
+    if problem:
+        os.close(fd)
+        raise InputError(path, None, problem)
     with os.fdopen(fd, "rb") as fh:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-            raise InputError(path, None, "a device, not a file")
-        if stat.S_ISDIR(mode):
-            raise InputError(path, None, "a directory, not a file")
         os.set_blocking(fd, True)
         return _capped(fh, path, cap)
 

@@ -209,6 +209,8 @@ def plan_pins(paths: Sequence[str], options: CheckOptions, stdin: TextIO | None 
 def write_pins(plan: PinPlan) -> list[str]:
     """Replace each edited file atomically, keeping its mode; returns the files written. A file
     reached through a symbolic link is edited where the link points, and the link is kept."""
+    for file in sorted(plan.edits):  # all refused before any is written: no half-pinned tree
+        _check_writable(file)
     written = []
     for file in sorted(plan.edits):
         path = Path(os.path.realpath(file))
@@ -227,3 +229,13 @@ def write_pins(plan: PinPlan) -> list[str]:
             raise PinError(f"{file}: cannot write: {exc.strerror}") from None
         written.append(file)
     return written
+
+
+def _check_writable(file: str) -> None:
+    """A read-only file is not edited: the rename that replaces it atomically would succeed in
+    a writable directory, and override the owner's intent."""
+    path = os.path.realpath(file)
+    if not os.access(path, os.W_OK):
+        raise PinError(f"{file}: cannot write: read-only file")
+    if not os.access(os.path.dirname(path) or ".", os.W_OK | os.X_OK):
+        raise PinError(f"{file}: cannot write: its directory is read-only")

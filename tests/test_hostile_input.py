@@ -79,7 +79,10 @@ def assert_input_error(run: Run, file: Path | str, line: int | range | None, *wo
     assert run.stdout == ""
     lines = run.stderr.splitlines()
     assert len(lines) == 1, run.stderr
-    m = re.match(rf"pullgate: {re.escape(str(file))}(?::(\d+))?: ", lines[0])
+    if str(file) == "-":  # stdin is named as the reports name it: `stdin line N`
+        m = re.match(r"pullgate: stdin(?: line (\d+))?: ", lines[0])
+    else:
+        m = re.match(rf"pullgate: {re.escape(str(file))}(?::(\d+))?: ", lines[0])
     assert m, lines[0]
     if line is None:
         assert m.group(1) is None, lines[0]

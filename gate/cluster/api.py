@@ -62,6 +62,9 @@ class LiveCluster:
             raise ClusterError(
                 "cluster mode needs the kubernetes client: pip install 'pullgate[cluster]'"
             ) from None
+        from gate.cluster.kubeconfig import check_kubeconfig
+
+        check_kubeconfig(kubeconfig, context)
         configuration = Configuration()
         configuration.retries = 1
         where = kubeconfig or "the default kubeconfig"

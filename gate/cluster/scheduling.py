@@ -22,10 +22,15 @@ NODE_NAME = "node(s) didn't match the requested node name"
 CORDONED = "node(s) were unschedulable"
 
 
+def _items(value: object) -> list:
+    """A list field of the pod spec, or none: a manifest may hold any type there."""
+    return value if isinstance(value, list) else []
+
+
 def _requirement_matches(expr: Mapping, labels: Mapping[str, str]) -> bool:
     key = expr.get("key")
     op = expr.get("operator")
-    values = [str(v) for v in expr.get("values") or ()]
+    values = [str(v) for v in _items(expr.get("values"))]
     if not isinstance(key, str):
         return False
     present = key in labels
@@ -53,8 +58,8 @@ def _term_matches(term: object, node: Node) -> bool:
     """A node selector term: its expressions ANDed; an empty term matches nothing."""
     if not isinstance(term, dict):
         return False
-    exprs = [e for e in term.get("matchExpressions") or () if isinstance(e, dict)]
-    fields = [e for e in term.get("matchFields") or () if isinstance(e, dict)]
+    exprs = [e for e in _items(term.get("matchExpressions")) if isinstance(e, dict)]
+    fields = [e for e in _items(term.get("matchFields")) if isinstance(e, dict)]
     if not exprs and not fields:
         return False
     name_labels = {"metadata.name": node.name}
@@ -97,7 +102,7 @@ def tolerates(toleration: Mapping, taint: Taint) -> bool:
 
 
 def untolerated(pod_spec: Mapping, node: Node) -> Taint | None:
-    tolerations = [t for t in pod_spec.get("tolerations") or () if isinstance(t, dict)]
+    tolerations = [t for t in _items(pod_spec.get("tolerations")) if isinstance(t, dict)]
     for taint in node.taints:
         if taint.effect in HARD_EFFECTS and not any(tolerates(t, taint) for t in tolerations):
             return taint

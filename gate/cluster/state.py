@@ -127,6 +127,11 @@ def _str_map(value: object) -> dict[str, str]:
     return {str(k): v if isinstance(v, str) else str(v) for k, v in value.items()}
 
 
+def _list(value: object) -> list:
+    """A list field as given, or none: a state file or API answer may hold any type there."""
+    return value if isinstance(value, list) else []
+
+
 def _meta(obj: Mapping) -> Mapping:
     meta = obj.get("metadata")
     return meta if isinstance(meta, dict) else {}
@@ -147,7 +152,7 @@ def node_from(obj: Mapping) -> Node:
     platform = Platform(os_, arch, labels.get(VARIANT_LABEL, ""), windows_build)
     taints = [
         Taint(str(t.get("key") or ""), str(t.get("value") or ""), str(t.get("effect") or ""))
-        for t in spec.get("taints") or ()
+        for t in _list(spec.get("taints"))
         if isinstance(t, dict)
     ]
     if spec.get("unschedulable") and not any(t.key == CORDON_TAINT for t in taints):
@@ -158,7 +163,7 @@ def node_from(obj: Mapping) -> Node:
 
 def service_account_from(obj: Mapping, default_namespace: str = "default") -> ServiceAccount:
     meta = _meta(obj)
-    secrets = obj.get("imagePullSecrets") or ()
+    secrets = _list(obj.get("imagePullSecrets"))
     names = tuple(
         s["name"]
         for s in secrets
@@ -384,7 +389,7 @@ def _objects(document: object) -> Iterator[Mapping]:
     kind = document.get("kind")
     if isinstance(kind, str) and (kind == "List" or kind.endswith("List")):
         item_kind = _LIST_ITEM_KIND.get(kind)
-        for item in document.get("items") or ():
+        for item in _list(document.get("items")):
             if isinstance(item, dict):
                 yield item if item.get("kind") or not item_kind else {**item, "kind": item_kind}
         return

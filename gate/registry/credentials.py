@@ -99,6 +99,15 @@ def _helper_credential(helper: str, server: str, source: str) -> Credential | No
     return Credential(source=source, username=user, password=secret)
 
 
+def _is_file(path: Path) -> bool:
+    """False also when the path cannot be looked at: `docker run -u UID` keeps HOME=/root, which
+    that user cannot enter; the default config is then absent, as for the Docker CLI."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 @dataclass
 class DockerConfig:
     """Credentials from one config.json; `lookup` returns them for an image, most specific first."""
@@ -112,7 +121,7 @@ class DockerConfig:
     def load(cls, path: str | os.PathLike | None = None) -> DockerConfig:
         """The config at `path` (named: it must exist), else the default one when present."""
         file = Path(path) if path else default_config_path()
-        if not path and not file.is_file():
+        if not path and not _is_file(file):
             return cls(path=str(file))
         try:
             text = decode_bytes(read_capped(str(file), MAX_DOCKER_CONFIG_BYTES), str(file))
@@ -127,7 +136,10 @@ class DockerConfig:
         if not isinstance(data, dict):
             raise CredentialError(f"{file}: not a Docker config (expected a JSON object)")
         config = cls(path=str(file))
-        for key, entry in (data.get("auths") or {}).items():
+        auths = data.get("auths") or {}
+        if not isinstance(auths, dict):
+            raise CredentialError(f"{file}: auths is not an object of registry: credentials")
+        for key, entry in auths.items():
             cred = decode_auth_entry(entry, f"{file} auths[{key}]")
             if cred:
                 config.keyring.add(key, cred)
