@@ -198,7 +198,20 @@ def collect_files(paths: Sequence[str]) -> list[str]:
             files.extend(found)
         else:
             files.append(path)
-    return list(dict.fromkeys(files))
+    return _once_each(files)
+
+
+def _once_each(files: list[str]) -> list[str]:
+    """Each file once, however it was named (a.yaml, ./a.yaml, a link to it, or inside a
+    directory also given), so no image use is counted twice; stdin once."""
+    seen: set[str] = set()
+    kept = []
+    for file in files:
+        key = file if file == "-" else os.path.realpath(file)
+        if key not in seen:
+            seen.add(key)
+            kept.append(file)
+    return kept
 
 
 def _check_path(path: str) -> bool:

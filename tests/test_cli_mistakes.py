@@ -618,3 +618,14 @@ def test_an_empty_value_is_a_mistake_not_the_flag_left_out(manifest, flags):
 def test_an_empty_file_flag_says_it_is_empty(manifest):
     result = run("check", manifest, "--kubeconfig", "")
     assert result.stderr == "pullgate: --kubeconfig is empty: give a file or leave the flag out\n"
+
+
+def test_a_file_named_twice_is_read_once(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "pod.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n"
+        "spec: {containers: [{name: c, image: 'busybox:1.36'}]}\n"
+    )
+    result = run("check", "--offline", "m", "m/pod.yaml", "./m/pod.yaml")
+    assert "1 image use " in result.stdout, result.stdout
