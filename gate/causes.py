@@ -886,13 +886,13 @@ CATALOG: dict[str, Cause] = {
             fixes={
                 "acr": "Renew the credential (az acr token credential generate, or a new service"
                 " principal secret) and update the secret: kubectl create secret docker-registry"
-                " {secret} -n {namespace} --docker-server={registry} --docker-username=<user>"
+                " {secret} -n {namespace} --docker-server={registry} --docker-username={username}"
                 " --docker-password=<new token> --dry-run=client -o yaml | kubectl apply -f -;"
                 " or attach the registry: az aks update -g {resource_group} -n {cluster}"
                 " --attach-acr {acr}.",
                 "default": "Renew the credential and update the secret: kubectl create secret"
                 " docker-registry {secret} -n {namespace} --docker-server={registry}"
-                " --docker-username=<user> --docker-password=<new token> --dry-run=client -o"
+                " --docker-username={username} --docker-password=<new token> --dry-run=client -o"
                 " yaml | kubectl apply -f -",
             },
             subsumes=("pull-secret-no-match", "unauthorized"),

@@ -785,3 +785,30 @@ def test_with_cluster_mode_a_missing_secret_beside_an_unattached_registry_is_one
     missing = by_cause["pull-secret-missing"]
     assert missing.severity is Severity.WARNING
     assert "The pull fails for another reason (acr-not-attached)." in missing.evidence
+
+
+def test_with_cluster_mode_a_refused_secret_is_a_warning_when_the_kubelet_identity_pulls(stack):
+    """The kubelet presents the pull secrets' and the node identity's credentials in turn: the
+    node identity gets in, so the refused secret does not fail the pull."""
+    stack.arm.assign(ACR, ACR_PULL, KUBELET)
+    revoked = pull_secret("shop", "acr-pull", {stack.host: ("bob", "revoked")})
+    kube = kube_cluster([revoked], ["acr-pull"])
+    outcome = run_with_kube(stack, kube, deployment(stack.image("team-a/api")))
+    finding = only(outcome, "pull-secret-rejected")
+    assert finding.severity is Severity.WARNING and outcome.errors == 0
+    assert finding.evidence.endswith(
+        "The kubelet then presents the node identity's credential, which pulls the image."
+    )
+
+
+def test_with_cluster_mode_a_refused_secret_beside_an_unattached_registry_is_one_error(stack):
+    revoked = pull_secret("shop", "acr-pull", {stack.host: ("bob", "revoked")})
+    kube = kube_cluster([revoked], ["acr-pull"])
+    outcome = run_with_kube(stack, kube, deployment(stack.image("team-a/api")))
+    by_cause = {f.cause: f for f in outcome.findings}
+    assert sorted(by_cause) == ["acr-not-attached", "pull-secret-rejected"]
+    assert by_cause["acr-not-attached"].severity is Severity.ERROR
+    assert "Its pull secret acr-pull was refused too." in by_cause["acr-not-attached"].explanation
+    rejected = by_cause["pull-secret-rejected"]
+    assert rejected.severity is Severity.WARNING
+    assert rejected.evidence.endswith("The pull fails for another reason (acr-not-attached).")

@@ -458,6 +458,14 @@ def test_verify_credentials_reports_a_rejected_secret(kube, tmp_path, registries
     assert "UNAUTHORIZED" in found["evidence"]
 
 
+def test_a_rejected_secrets_fix_names_its_user(kube, tmp_path, registries):
+    spec = {"imagePullSecrets": [{"name": "stale"}]}
+    objects = [pod("ledger", "shop", registries.ledger, **spec)]
+    result = live(kube, tmp_path, registries, objects, "--verify-credentials")
+    fix = result.only("pull-secret-rejected")["fix"]
+    assert "--docker-username=alice --docker-password=<new token>" in fix
+
+
 def test_verify_credentials_accepts_a_working_secret(kube, tmp_path, registries):
     result = live(
         kube,
