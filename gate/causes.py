@@ -921,6 +921,11 @@ CATALOG: dict[str, Cause] = {
             meaning="No node passes the pod's nodeSelector, required node affinity and taint"
             " tolerations; the pod stays Pending (FailedScheduling), it never pulls.",
             cause="{pools}.",
+            explanations={
+                "daemonset": "{pools}. The DaemonSet controller makes a pod only for a node the"
+                " pod would fit: no pod is made, nothing is Pending, nothing pulls, and the"
+                " DaemonSet runs on no node.",
+            },
             fixes={
                 "default": "Make nodeSelector / affinity / tolerations in {file} match a pool"
                 " (kubectl get nodes --show-labels; kubectl describe node <node> | grep Taints),"

@@ -645,6 +645,22 @@ def test_a_pod_no_pool_takes_is_unschedulable_not_a_pull_failure(kube, tmp_path,
     assert result.causes() == ["unschedulable"]
 
 
+def test_a_daemonset_no_node_takes_runs_nowhere_rather_than_pending(tmp_path, registries):
+    """The DaemonSet controller makes no pod for a node the pod would not fit: no
+    FailedScheduling event, a DaemonSet with zero scheduled pods."""
+    state = tmp_path / "nodes.yaml"
+    state.write_text(yaml.safe_dump({"kind": "List", "items": [node("amd-0", "amdpool")]}))
+    daemonset = pod("agent", "shop", registries.web, nodeSelector={"disk": "ssd"})
+    daemonset["kind"] = "DaemonSet"
+    result = run(tmp_path, [daemonset], "--cluster-state", str(state), registries=registries)
+    found = result.only("unschedulable")
+    assert found["severity"] == "warning" and result.code == 0
+    assert (
+        found["signature"] == "DaemonSet agent: desiredNumberScheduled 0, currentNumberScheduled 0."
+    )
+    assert "nodes are available" not in found["signature"]
+
+
 def test_a_daemonset_also_lands_on_cordoned_nodes(tmp_path, registries):
     cluster = standard_cluster(registries.private)
     cluster.nodes[2] = node(
