@@ -984,3 +984,35 @@ def test_concurrent_first_requests_to_a_plain_http_registry_all_fall_back(regist
         statuses += first_contact(client)
         client.close()
     assert statuses == [200] * 40
+
+
+def test_a_dockercfg_secret_holding_an_auths_document_is_malformed(kube, tmp_path, registries):
+    """The kubelet reads `auths` as a registry name: no key for any registry, so the pull goes
+    out anonymously; the fix is the secret's format, not a new secret."""
+    config = docker_config_json({registries.private: ALICE})
+    kube.cluster.secrets.append(
+        secret("shop", "mixed", "kubernetes.io/dockercfg", {".dockercfg": config})
+    )
+    spec = {"imagePullSecrets": [{"name": "mixed"}]}
+    result = live(kube, tmp_path, registries, [pod("ledger", "shop", registries.ledger, **spec)])
+    assert result.causes() == ["pull-secret-malformed"]
+    found = result.only("pull-secret-malformed")
+    assert "holds an 'auths' object (the .dockerconfigjson format)" in found["evidence"]
+    assert "type kubernetes.io/dockerconfigjson" in found["fix"]
+
+
+def test_a_dockerconfigjson_secret_in_the_flat_dockercfg_format_is_malformed(
+    kube, tmp_path, registries
+):
+    flat = json.dumps({registries.private: {"auth": b64(":".join(ALICE))}})
+    kube.cluster.secrets.append(
+        secret("shop", "flat", "kubernetes.io/dockerconfigjson", {".dockerconfigjson": flat})
+    )
+    spec = {"imagePullSecrets": [{"name": "flat"}]}
+    result = live(kube, tmp_path, registries, [pod("ledger", "shop", registries.ledger, **spec)])
+    assert result.causes() == ["pull-secret-malformed"]
+    assert (
+        "has no 'auths' object (top-level keys: "
+        in result.only("pull-secret-malformed")["evidence"]
+    )
+    assert "; the .dockercfg format)" in result.only("pull-secret-malformed")["evidence"]
