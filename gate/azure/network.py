@@ -709,8 +709,10 @@ class NodeNetwork:
             view.warnings.append(self._custom_dns(registry, custom, zones, near))
             return "private" if near else "public"
         if not linked:
-            if not near:
-                return "public"  # Azure DNS answers with the public address
+            if not near or registry.public:
+                # Azure DNS answers with the public address: the nodes take the public path
+                # (an endpoint they could reach is bypassed, not broken).
+                return "public"
             view.errors.append(self._zone_problem(registry, vnets, near[0], zones))
             return ""
         missing = [
@@ -720,7 +722,14 @@ class NodeNetwork:
             # The public CNAME points into privatelink.azurecr.io, which a linked zone answers
             # for: a missing record is NXDOMAIN on the node, whatever the public access.
             view.errors.append(self._record_missing(registry, host, linked[0], endpoints))
-        return "" if missing else ("private" if near else "public")
+        if missing:
+            return ""
+        if not near:
+            # The linked zone answers with a private address the nodes have no path to: they
+            # never try the public endpoint, whatever its access.
+            view.errors.append(self._unreached_record(registry, vnets, endpoints, linked[0]))
+            return ""
+        return "private"
 
     def _zone_problem(
         self,
@@ -818,15 +827,32 @@ class NodeNetwork:
 
     # -- reachability
 
+    def _unreached_record(
+        self,
+        registry: RegistryNetwork,
+        vnets: list[VNet],
+        endpoints: list[PrivateEndpoint],
+        zone: Zone,
+    ) -> NodeProblem:
+        host = registry.login_server
+        addresses = ", ".join(zone.records.get(zone_record(host, self.suffix), ())) or "?"
+        vnet = vnets[0].name if vnets else "the cluster's VNet"
+        closed = (
+            f"zone {self.zone_name} (resource group {zone.resource_group}), linked to their VNet"
+            f" {vnet}, resolves {host} to the private address {addresses}"
+        )
+        return self._no_private_path(registry, vnets, endpoints, registry.endpoints, closed)
+
     def _no_private_path(
         self,
         registry: RegistryNetwork,
         vnets: list[VNet],
         endpoints: list[PrivateEndpoint],
         connections: tuple[Endpoint, ...],
+        closed: str = "",
     ) -> NodeProblem:
         names = ", ".join(v.name for v in vnets) or "the cluster's VNet"
-        closed = (
+        closed = closed or (
             "publicNetworkAccess is Disabled"
             if not registry.public
             else "the registry firewall denies by default"
