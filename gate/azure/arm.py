@@ -289,7 +289,8 @@ class ArmSession:
         except ClientAuthenticationError as exc:
             self.require_login()
             raise AzureError(
-                f"Azure refused the credential for {operation}: {_arm_message(exc)}. Log in first"
+                f"could not get an Azure token to {operation}:"
+                f" {_arm_message(exc).rstrip('. ')}. Log in first"
                 " (az login; azure/login in GitHub Actions; AzureCLI@2 in Azure Pipelines; or"
                 " AZURE_CLIENT_ID / AZURE_TENANT_ID with a federated token or secret)"
             ) from None
