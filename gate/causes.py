@@ -385,6 +385,10 @@ CATALOG: dict[str, Cause] = {
                 " answered: slow answers, or more images than the deadline allows.",
                 "aks-no-private-path": "{acr} takes no public traffic from the nodes ({closed}),"
                 " and {private_path}.",
+                "aks-record-stale": "Zone {zone} (resource group {zone_rg}) answers"
+                " {registry_hostname} with {stale_addresses}, but private endpoint {pe_name}"
+                " holds {record_address} for it: the nodes connect to an address nothing"
+                " serves.",
                 "aks-firewall-deny": "The registry firewall denies by default (IP rules:"
                 " {ip_rules}); the nodes leave through their {egress_via} from {egress_ips}, which"
                 " no rule admits, so ACR answers 403.",
@@ -393,6 +397,12 @@ CATALOG: dict[str, Cause] = {
                 " allows it: the connection times out.",
             },
             fixes={
+                "aks-record-stale": "Point the record at the endpoint: {remove_commands}; az"
+                " network private-dns record-set a add-record -g"
+                " {zone_rg} -z {zone} -n {record} -a {record_address}; or let the private"
+                " endpoint keep its records: az network private-endpoint dns-zone-group create -g"
+                " {pe_rg} --endpoint-name {pe_name} -n default --private-dns-zone {zone_id}"
+                " --zone-name registry",
                 "aks-no-private-path": "Give the nodes a private path to {acr}: a private"
                 " endpoint in their VNet: az network private-endpoint create -g {vnet_rg} -n"
                 " {acr}-aks-pe --vnet-name {vnet_name} --subnet <subnet> --private-connection-"

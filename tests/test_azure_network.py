@@ -631,3 +631,22 @@ def test_a_linked_zone_pointing_at_an_endpoint_the_nodes_do_not_reach_is_unreach
         " resolves contoso.azurecr.io to the private address 10.224.1.5 and its private"
         " endpoints (pe-contoso in VNet vnet-other) are in no VNet the nodes reach"
     )
+
+
+def test_a_record_pointing_elsewhere_than_the_endpoint_is_unreachable(world):
+    """An endpoint re-created without its DNS zone group leaves the old address in the zone:
+    the nodes resolve, then connect to an address nothing serves."""
+    world.private_endpoint_in(VNET_AKS)
+    zone = world.zone(records=("contoso.westeurope.data",))
+    world.arm.add(a_record(zone, "contoso", "10.224.1.99"))
+    view = world.predict()
+    assert causes(view) == [("unreachable", LOGIN, "aks-record-stale")]
+    problem = view.errors[0]
+    assert problem.evidence == (
+        "zone privatelink.azurecr.io (resource group rg-dns) answers contoso.azurecr.io with"
+        " 10.224.1.99, but private endpoint pe-contoso holds 10.224.1.5 for it"
+    )
+    assert problem.values["remove_commands"] == (
+        "az network private-dns record-set a remove-record -g rg-dns -z privatelink.azurecr.io"
+        " -n contoso -a 10.224.1.99 --keep-empty-record-set"
+    )

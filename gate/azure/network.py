@@ -729,7 +729,46 @@ class NodeNetwork:
             # never try the public endpoint, whatever its access.
             view.errors.append(self._unreached_record(registry, vnets, endpoints, linked[0]))
             return ""
-        return "private"
+        stale = [p for h in hosts if (p := self._stale_record(h, linked, near[0]))]
+        view.errors += stale
+        return "" if stale else "private"
+
+    def _stale_record(
+        self, host: str, linked: list[Zone], pe: PrivateEndpoint
+    ) -> NodeProblem | None:
+        """A record that points elsewhere than the endpoint's address for the host (an
+        endpoint re-created without its DNS zone group): the nodes connect to an address
+        nothing serves."""
+        address = pe.addresses.get(host) or pe.addresses.get(host.lower())
+        record = zone_record(host, self.suffix)
+        zone = next(z for z in linked if record in z.records)
+        found = zone.records[record]
+        if not address or address in found:
+            return None
+        return NodeProblem(
+            "unreachable",
+            host,
+            "i/o timeout",
+            f"zone {self.zone_name} (resource group {zone.resource_group}) answers {host} with"
+            f" {', '.join(found) or 'no address'}, but private endpoint {pe.name} holds"
+            f" {address} for it",
+            "aks-record-stale",
+            {
+                "zone": self.zone_name,
+                "zone_rg": zone.resource_group,
+                "zone_id": zone.id,
+                "record": record,
+                "record_address": address,
+                "stale_addresses": ", ".join(found),
+                "remove_commands": "; ".join(
+                    f"az network private-dns record-set a remove-record -g {zone.resource_group}"
+                    f" -z {self.zone_name} -n {record} -a {a} --keep-empty-record-set"
+                    for a in found
+                ),
+                "pe_name": pe.name,
+                "pe_rg": pe.resource_group,
+            },
+        )
 
     def _zone_problem(
         self,
