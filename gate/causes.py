@@ -970,6 +970,7 @@ CATALOG: dict[str, Cause] = {
                 "pull-secret-no-match",
                 "pull-secret-rejected",
                 "unauthorized",
+                "acr-not-attached",
             ),
         ),
         Cause(
@@ -994,6 +995,7 @@ CATALOG: dict[str, Cause] = {
                 "pull-secret-no-match",
                 "pull-secret-rejected",
                 "unauthorized",
+                "acr-not-attached",
             ),
         ),
         Cause(

@@ -812,3 +812,18 @@ def test_with_cluster_mode_a_refused_secret_beside_an_unattached_registry_is_one
     rejected = by_cause["pull-secret-rejected"]
     assert rejected.severity is Severity.WARNING
     assert rejected.evidence.endswith("The pull fails for another reason (acr-not-attached).")
+
+
+def test_with_cluster_mode_a_missing_namespace_stands_for_the_unattached_registry(stack):
+    """No pod is made, so nothing pulls yet: the kubelet identity's missing pull is a warning
+    that says it fails once the pod is made, not a second error."""
+    manifest = deployment(stack.image("team-a/api")).replace("namespace: shop", "namespace: gone")
+    outcome = run_with_kube(stack, kube_cluster([], []), manifest)
+    by_cause = {f.cause: f for f in outcome.findings}
+    assert sorted(by_cause) == ["acr-not-attached", "namespace-missing"]
+    assert by_cause["namespace-missing"].severity is Severity.ERROR
+    unattached = by_cause["acr-not-attached"]
+    assert unattached.severity is Severity.WARNING
+    assert unattached.explanation.endswith(
+        "No pod is made yet (namespace-missing); once it is, this pull fails."
+    )

@@ -457,6 +457,11 @@ class AksPullAccess:
 
     @staticmethod
     def _secrets_note(ctx: UseContext, access: PullAccess) -> tuple[str, Severity | None]:
+        if access.no_pod is not None:
+            return (
+                f" No pod is made yet ({access.no_pod}); once it is, this pull fails.",
+                Severity.WARNING,
+            )
         if access.matching_secrets and access.secret_works is None:
             names = ", ".join(access.matching_secrets)
             return (

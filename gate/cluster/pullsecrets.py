@@ -312,6 +312,10 @@ class PullSecretAccess:
             return []
         if access.anonymous_ok is None:
             access.anonymous_ok = self._anonymous_ok(ctx)
+        if effective.namespace_missing:
+            access.no_pod = "namespace-missing"
+        elif effective.account_missing:
+            access.no_pod = "service-account-missing"
         if effective.secrets is None:
             return []  # the ServiceAccount check reports why
         access.effective_secrets = [s.name for s in effective.secrets]
