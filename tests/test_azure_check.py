@@ -754,6 +754,24 @@ def test_when_runner_and_nodes_both_fail_the_use_gets_the_nodes_finding_only(sta
     assert f"from the runner: lookup {host}: no such host" in finding.evidence
 
 
+def test_when_only_the_runner_fails_it_is_the_runners_network_not_the_manifests_host(stack):
+    """ARM found the registry by its login server and the nodes' path to it: the name is right,
+    so the fix is the runner's network, not "check the host name in file:line"."""
+    host = "contosopriv.azurecr.invalid"
+    stack.arm.registries[0]["properties"]["loginServer"] = host
+    stack.arm.assign(ACR, ACR_PULL, KUBELET)
+    private_registry_nodes_cannot_resolve(stack)
+    zone = private_zone("rg-dns")
+    stack.arm.add(zone_link(zone, "link-aks", VNET_AKS), a_record(zone, host, "10.224.1.5"))
+    stack.arm.add(a_record(zone, "contoso.westeurope.data", "10.224.1.6"))
+    finding = only(
+        stack.run(deployment(f"{host}/team-a/api:1.0"), also_acr=(host,)), "runner-network"
+    )
+    assert finding.severity is Severity.ERROR
+    assert "Check the host name" not in finding.fix and "--offline" in finding.fix
+    assert finding.signature.startswith(f'pullgate could not check "{host}/team-a/api:1.0" from')
+
+
 def test_when_only_the_runner_fails_its_finding_says_the_nodes_get_through(stack):
     host = "contosopriv.azurecr.invalid"
     stack.arm.registries[0]["properties"]["loginServer"] = host
@@ -766,7 +784,7 @@ def test_when_only_the_runner_fails_its_finding_says_the_nodes_get_through(stack
         a_record(zone, "contoso.westeurope.data", "10.224.1.6"),
     )
     outcome = stack.run(deployment(f"{host}/team-a/api:1.0"), also_acr=(host,))
-    finding = only(outcome, "dns")
+    finding = only(outcome, "runner-network")
     assert finding.evidence.startswith("from the runner: ")
     assert finding.evidence.endswith(
         "from the nodes (per ARM): reachable through private endpoint pe-contoso (in the nodes'"
