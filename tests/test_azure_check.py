@@ -845,3 +845,14 @@ def test_with_cluster_mode_a_missing_namespace_stands_for_the_unattached_registr
     assert unattached.explanation.endswith(
         "No pod is made yet (namespace-missing); once it is, this pull fails."
     )
+
+
+def test_the_pipeline_assignee_type_follows_its_token(stack):
+    """`az login` as a person gives a delegated token (`scp`): the role assignment in the
+    pipeline fix is for a User; app, managed and workload identities are ServicePrincipals."""
+    from arm_fake import _jwt
+
+    assert stack.session().principal_type() == "ServicePrincipal"
+    person = _jwt({"aud": "https://management.azure.com", "oid": PIPELINE_OID, "scp": "user"})
+    session = ArmSession(CLOUDS["AzureCloud"], credential=StaticCredential(person))
+    assert session.principal_type() == "User"

@@ -82,10 +82,12 @@ class AksPullAccess:
         ca_file: str | None = None,
         network: NodeNetwork | None = None,
         pipeline: Callable[[], str | None] = lambda: None,
+        pipeline_type: Callable[[], str] = lambda: "ServicePrincipal",
     ) -> None:
         self.cluster = cluster
         self.network = network
         self.pipeline = pipeline  # the object id pullgate's own Azure login runs as
+        self.pipeline_type = pipeline_type  # User or ServicePrincipal
         self.finder = finder
         self.roles = roles
         self.timeout = timeout
@@ -285,7 +287,7 @@ class AksPullAccess:
             f" {'; '.join(verdict.granted_by) or 'anonymous pull'} and so gets in"
         )
         assignee = (
-            f"--assignee-object-id {oid} --assignee-principal-type ServicePrincipal"
+            f"--assignee-object-id {oid} --assignee-principal-type {self.pipeline_type()}"
             if oid
             else "--assignee $(az account show --query user.name -o tsv)"
         )

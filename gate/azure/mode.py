@@ -65,6 +65,7 @@ class AksMode:
             ca_file=ca_file,
             network=NodeNetwork(self.network, session.cloud.acr_suffix),
             pipeline=session.principal,
+            pipeline_type=session.principal_type,
         )
         self.exchange = AcrExchange(
             lambda: session.token(session.cloud.acr_scope),
