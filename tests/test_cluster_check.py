@@ -458,6 +458,20 @@ def test_verify_credentials_reports_a_rejected_secret(kube, tmp_path, registries
     assert "UNAUTHORIZED" in found["evidence"]
 
 
+def test_a_rejected_secret_beside_an_undecodable_one_is_a_warning(kube, tmp_path, registries):
+    """The kubelet cannot build its keyring from an undecodable secret and fails the pull before
+    it presents any credential: that secret is the error."""
+    spec = {"imagePullSecrets": [{"name": "garbled"}, {"name": "stale"}]}
+    objects = [pod("ledger", "shop", registries.ledger, **spec)]
+    result = live(kube, tmp_path, registries, objects, "--verify-credentials")
+    assert errors_of(result) == ["pull-secret-malformed"]
+    rejected = result.only("pull-secret-rejected")
+    assert rejected["severity"] == "warning"
+    assert rejected["evidence"].endswith(
+        "The pull fails for another reason (pull-secret-malformed, secret garbled)."
+    )
+
+
 def test_a_rejected_secrets_fix_names_its_user(kube, tmp_path, registries):
     spec = {"imagePullSecrets": [{"name": "stale"}]}
     objects = [pod("ledger", "shop", registries.ledger, **spec)]

@@ -454,11 +454,11 @@ class KubeletVerdict:
                 "The kubelet then presents the node identity's credential, which pulls the image.",
                 Severity.WARNING,
             )
-        if access.reported_failure is not None:
+        fatal = next((s for s in rejection.effective.problems if s.fatal), None)
+        if access.reported_failure is not None or fatal is not None:
+            reason = access.reported_failure or f"pull-secret-malformed, secret {fatal.name}"
             return rejection.finding(
-                ctx,
-                f"The pull fails for another reason ({access.reported_failure}).",
-                Severity.WARNING,
+                ctx, f"The pull fails for another reason ({reason}).", Severity.WARNING
             )
         if provider is not None and access.node_identity is None:
             return rejection.finding(
