@@ -385,6 +385,10 @@ CATALOG: dict[str, Cause] = {
                 " answered: slow answers, or more images than the deadline allows.",
                 "aks-no-private-path": "{acr} takes no public traffic from the nodes ({closed}),"
                 " and {private_path}.",
+                "aks-record-stale": "Zone {zone} (resource group {zone_rg}) answers"
+                " {registry_hostname} with {stale_addresses}, but private endpoint {pe_name}"
+                " holds {record_address} for it: the nodes connect to an address nothing"
+                " serves.",
                 "aks-firewall-deny": "The registry firewall denies by default (IP rules:"
                 " {ip_rules}); the nodes leave through their {egress_via} from {egress_ips}, which"
                 " no rule admits, so ACR answers 403.",
@@ -393,6 +397,12 @@ CATALOG: dict[str, Cause] = {
                 " allows it: the connection times out.",
             },
             fixes={
+                "aks-record-stale": "Point the record at the endpoint: {remove_commands}; az"
+                " network private-dns record-set a add-record -g"
+                " {zone_rg} -z {zone} -n {record} -a {record_address}; or let the private"
+                " endpoint keep its records: az network private-endpoint dns-zone-group create -g"
+                " {pe_rg} --endpoint-name {pe_name} -n default --private-dns-zone {zone_id}"
+                " --zone-name registry",
                 "aks-no-private-path": "Give the nodes a private path to {acr}: a private"
                 " endpoint in their VNet: az network private-endpoint create -g {vnet_rg} -n"
                 " {acr}-aks-pe --vnet-name {vnet_name} --subnet <subnet> --private-connection-"
@@ -886,13 +896,13 @@ CATALOG: dict[str, Cause] = {
             fixes={
                 "acr": "Renew the credential (az acr token credential generate, or a new service"
                 " principal secret) and update the secret: kubectl create secret docker-registry"
-                " {secret} -n {namespace} --docker-server={registry} --docker-username=<user>"
+                " {secret} -n {namespace} --docker-server={registry} --docker-username={username}"
                 " --docker-password=<new token> --dry-run=client -o yaml | kubectl apply -f -;"
                 " or attach the registry: az aks update -g {resource_group} -n {cluster}"
                 " --attach-acr {acr}.",
                 "default": "Renew the credential and update the secret: kubectl create secret"
                 " docker-registry {secret} -n {namespace} --docker-server={registry}"
-                " --docker-username=<user> --docker-password=<new token> --dry-run=client -o"
+                " --docker-username={username} --docker-password=<new token> --dry-run=client -o"
                 " yaml | kubectl apply -f -",
             },
             subsumes=("pull-secret-no-match", "unauthorized"),
@@ -921,6 +931,11 @@ CATALOG: dict[str, Cause] = {
             meaning="No node passes the pod's nodeSelector, required node affinity and taint"
             " tolerations; the pod stays Pending (FailedScheduling), it never pulls.",
             cause="{pools}.",
+            explanations={
+                "daemonset": "{pools}. The DaemonSet controller makes a pod only for a node the"
+                " pod would fit: no pod is made, nothing is Pending, nothing pulls, and the"
+                " DaemonSet runs on no node.",
+            },
             fixes={
                 "default": "Make nodeSelector / affinity / tolerations in {file} match a pool"
                 " (kubectl get nodes --show-labels; kubectl describe node <node> | grep Taints),"
@@ -955,6 +970,7 @@ CATALOG: dict[str, Cause] = {
                 "pull-secret-no-match",
                 "pull-secret-rejected",
                 "unauthorized",
+                "acr-not-attached",
             ),
         ),
         Cause(
@@ -979,6 +995,7 @@ CATALOG: dict[str, Cause] = {
                 "pull-secret-no-match",
                 "pull-secret-rejected",
                 "unauthorized",
+                "acr-not-attached",
             ),
         ),
         Cause(

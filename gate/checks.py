@@ -7,6 +7,7 @@ as more functions over the same context.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -125,9 +126,18 @@ def fix_context(ctx: UseContext) -> dict[str, object]:
             if res.problem.retry_after is not None:
                 values["retry_after"] = f"{res.problem.retry_after:g}"
                 values["retry_note"] = f", Retry-After {res.problem.retry_after:g} s"
+            elif res.problem.cause == "rate-limited":
+                reset = _RESET.search(res.problem.evidence)
+                if reset:
+                    values["retry_after"] = f"not sent; RateLimit-Reset {reset.group(1)} s"
+                    values["retry_note"] = f", RateLimit-Reset {reset.group(1)} s"
         if res.ratelimit_remaining:
             values["remaining"] = f" ({res.ratelimit_remaining} pulls left in the window)"
     return values
+
+
+# The window's end as the registry's RateLimit-Reset header said it (quoted in the evidence).
+_RESET = re.compile(r"(?<![\w-])RateLimit-Reset: ([0-9]{1,10})\b")
 
 
 def _who(res: Resolution, ref: ImageRef) -> str:

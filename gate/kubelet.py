@@ -32,6 +32,9 @@ class PullAccess:
     # The cause id of an error finding another source (e.g. AKS's acr-not-attached) already
     # reported for this use's pull; the verdict then adds no second error for the same pull.
     reported_failure: str | None = None
+    # The cause id of an error that means no pod is made at all (namespace-missing,
+    # service-account-missing): it stands for the pull, so nothing else fails it.
+    no_pod: str | None = None
 
     @property
     def kubelet_has_credential(self) -> bool:

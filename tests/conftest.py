@@ -124,16 +124,10 @@ def fault_server() -> Iterator[Callable[..., FaultServer]]:
             server.stop()
 
 
-# The end-to-end suites whose every run is held to "one root cause, one finding".
-ONE_VERDICT_SUITES = ("test_cluster_", "test_azure_check", "test_azure_cluster")
-
-
 @pytest.fixture(autouse=True)
-def one_verdict_per_root_cause(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
-    name = request.module.__name__.rsplit(".", 1)[-1]
-    if not name.startswith(ONE_VERDICT_SUITES):
-        yield
-        return
+def one_verdict_per_root_cause(monkeypatch: pytest.MonkeyPatch):
+    """Every in-process run of every suite (registry, cluster, AKS, reports, policy, ...) is held
+    to "one root cause, one finding"; the hook costs one attribute swap per test."""
     from one_verdict import watch_runs
 
     with watch_runs(monkeypatch) as seen:

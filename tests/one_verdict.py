@@ -1,8 +1,8 @@
 """One root cause, one finding: no image use gets two error findings where one follows from the
 other (the catalog's `subsumes` relation, the README's "One root cause, one finding" table).
 
-`conftest.py` wraps every run of the cluster and AKS end-to-end suites with `watch_runs`, so each
-of their scenarios is also held to this rule.
+`conftest.py` wraps every in-process run of every suite with `watch_runs`, so each scenario is
+also held to this rule.
 """
 
 from __future__ import annotations

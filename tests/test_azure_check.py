@@ -754,6 +754,24 @@ def test_when_runner_and_nodes_both_fail_the_use_gets_the_nodes_finding_only(sta
     assert f"from the runner: lookup {host}: no such host" in finding.evidence
 
 
+def test_when_only_the_runner_fails_it_is_the_runners_network_not_the_manifests_host(stack):
+    """ARM found the registry by its login server and the nodes' path to it: the name is right,
+    so the fix is the runner's network, not "check the host name in file:line"."""
+    host = "contosopriv.azurecr.invalid"
+    stack.arm.registries[0]["properties"]["loginServer"] = host
+    stack.arm.assign(ACR, ACR_PULL, KUBELET)
+    private_registry_nodes_cannot_resolve(stack)
+    zone = private_zone("rg-dns")
+    stack.arm.add(zone_link(zone, "link-aks", VNET_AKS), a_record(zone, host, "10.224.1.5"))
+    stack.arm.add(a_record(zone, "contoso.westeurope.data", "10.224.1.6"))
+    finding = only(
+        stack.run(deployment(f"{host}/team-a/api:1.0"), also_acr=(host,)), "runner-network"
+    )
+    assert finding.severity is Severity.ERROR
+    assert "Check the host name" not in finding.fix and "--offline" in finding.fix
+    assert finding.signature.startswith(f'pullgate could not check "{host}/team-a/api:1.0" from')
+
+
 def test_when_only_the_runner_fails_its_finding_says_the_nodes_get_through(stack):
     host = "contosopriv.azurecr.invalid"
     stack.arm.registries[0]["properties"]["loginServer"] = host
@@ -766,7 +784,7 @@ def test_when_only_the_runner_fails_its_finding_says_the_nodes_get_through(stack
         a_record(zone, "contoso.westeurope.data", "10.224.1.6"),
     )
     outcome = stack.run(deployment(f"{host}/team-a/api:1.0"), also_acr=(host,))
-    finding = only(outcome, "dns")
+    finding = only(outcome, "runner-network")
     assert finding.evidence.startswith("from the runner: ")
     assert finding.evidence.endswith(
         "from the nodes (per ARM): reachable through private endpoint pe-contoso (in the nodes'"
@@ -785,3 +803,56 @@ def test_with_cluster_mode_a_missing_secret_beside_an_unattached_registry_is_one
     missing = by_cause["pull-secret-missing"]
     assert missing.severity is Severity.WARNING
     assert "The pull fails for another reason (acr-not-attached)." in missing.evidence
+
+
+def test_with_cluster_mode_a_refused_secret_is_a_warning_when_the_kubelet_identity_pulls(stack):
+    """The kubelet presents the pull secrets' and the node identity's credentials in turn: the
+    node identity gets in, so the refused secret does not fail the pull."""
+    stack.arm.assign(ACR, ACR_PULL, KUBELET)
+    revoked = pull_secret("shop", "acr-pull", {stack.host: ("bob", "revoked")})
+    kube = kube_cluster([revoked], ["acr-pull"])
+    outcome = run_with_kube(stack, kube, deployment(stack.image("team-a/api")))
+    finding = only(outcome, "pull-secret-rejected")
+    assert finding.severity is Severity.WARNING and outcome.errors == 0
+    assert finding.evidence.endswith(
+        "The kubelet then presents the node identity's credential, which pulls the image."
+    )
+
+
+def test_with_cluster_mode_a_refused_secret_beside_an_unattached_registry_is_one_error(stack):
+    revoked = pull_secret("shop", "acr-pull", {stack.host: ("bob", "revoked")})
+    kube = kube_cluster([revoked], ["acr-pull"])
+    outcome = run_with_kube(stack, kube, deployment(stack.image("team-a/api")))
+    by_cause = {f.cause: f for f in outcome.findings}
+    assert sorted(by_cause) == ["acr-not-attached", "pull-secret-rejected"]
+    assert by_cause["acr-not-attached"].severity is Severity.ERROR
+    assert "Its pull secret acr-pull was refused too." in by_cause["acr-not-attached"].explanation
+    rejected = by_cause["pull-secret-rejected"]
+    assert rejected.severity is Severity.WARNING
+    assert rejected.evidence.endswith("The pull fails for another reason (acr-not-attached).")
+
+
+def test_with_cluster_mode_a_missing_namespace_stands_for_the_unattached_registry(stack):
+    """No pod is made, so nothing pulls yet: the kubelet identity's missing pull is a warning
+    that says it fails once the pod is made, not a second error."""
+    manifest = deployment(stack.image("team-a/api")).replace("namespace: shop", "namespace: gone")
+    outcome = run_with_kube(stack, kube_cluster([], []), manifest)
+    by_cause = {f.cause: f for f in outcome.findings}
+    assert sorted(by_cause) == ["acr-not-attached", "namespace-missing"]
+    assert by_cause["namespace-missing"].severity is Severity.ERROR
+    unattached = by_cause["acr-not-attached"]
+    assert unattached.severity is Severity.WARNING
+    assert unattached.explanation.endswith(
+        "No pod is made yet (namespace-missing); once it is, this pull fails."
+    )
+
+
+def test_the_pipeline_assignee_type_follows_its_token(stack):
+    """`az login` as a person gives a delegated token (`scp`): the role assignment in the
+    pipeline fix is for a User; app, managed and workload identities are ServicePrincipals."""
+    from arm_fake import _jwt
+
+    assert stack.session().principal_type() == "ServicePrincipal"
+    person = _jwt({"aud": "https://management.azure.com", "oid": PIPELINE_OID, "scp": "user"})
+    session = ArmSession(CLOUDS["AzureCloud"], credential=StaticCredential(person))
+    assert session.principal_type() == "User"

@@ -605,3 +605,48 @@ def test_a_parent_policys_allow_lets_the_registry_out(world):
     )
     view = world.predict()
     assert view.reachable and view.warnings == []
+
+
+def test_a_zone_not_linked_to_the_nodes_leaves_an_open_registry_on_its_public_path(world):
+    """Without a linked privatelink zone Azure DNS gives the nodes the public address; with
+    public access enabled the pull goes there and the endpoint is bypassed, not broken."""
+    world.registry["properties"]["publicNetworkAccess"] = "Enabled"
+    world.private_endpoint_in(VNET_HUB)
+    world.zone(linked_to=(VNET_HUB,))
+    view = world.predict()
+    assert view.reachable and view.warnings == []
+    assert view.path == "the registry's public endpoint"
+
+
+def test_a_linked_zone_pointing_at_an_endpoint_the_nodes_do_not_reach_is_unreachable(world):
+    """The linked zone answers with the endpoint's private address: the nodes never try the
+    public endpoint, open or not."""
+    world.registry["properties"]["publicNetworkAccess"] = "Enabled"
+    world.private_endpoint_in(VNET_OTHER)
+    world.zone()
+    view = world.predict()
+    assert causes(view) == [("unreachable", LOGIN, "aks-no-private-path")]
+    assert view.errors[0].evidence.startswith(
+        "zone privatelink.azurecr.io (resource group rg-dns), linked to their VNet vnet-aks,"
+        " resolves contoso.azurecr.io to the private address 10.224.1.5 and its private"
+        " endpoints (pe-contoso in VNet vnet-other) are in no VNet the nodes reach"
+    )
+
+
+def test_a_record_pointing_elsewhere_than_the_endpoint_is_unreachable(world):
+    """An endpoint re-created without its DNS zone group leaves the old address in the zone:
+    the nodes resolve, then connect to an address nothing serves."""
+    world.private_endpoint_in(VNET_AKS)
+    zone = world.zone(records=("contoso.westeurope.data",))
+    world.arm.add(a_record(zone, "contoso", "10.224.1.99"))
+    view = world.predict()
+    assert causes(view) == [("unreachable", LOGIN, "aks-record-stale")]
+    problem = view.errors[0]
+    assert problem.evidence == (
+        "zone privatelink.azurecr.io (resource group rg-dns) answers contoso.azurecr.io with"
+        " 10.224.1.99, but private endpoint pe-contoso holds 10.224.1.5 for it"
+    )
+    assert problem.values["remove_commands"] == (
+        "az network private-dns record-set a remove-record -g rg-dns -z privatelink.azurecr.io"
+        " -n contoso -a 10.224.1.99 --keep-empty-record-set"
+    )

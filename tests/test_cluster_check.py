@@ -458,6 +458,28 @@ def test_verify_credentials_reports_a_rejected_secret(kube, tmp_path, registries
     assert "UNAUTHORIZED" in found["evidence"]
 
 
+def test_a_rejected_secret_beside_an_undecodable_one_is_a_warning(kube, tmp_path, registries):
+    """The kubelet cannot build its keyring from an undecodable secret and fails the pull before
+    it presents any credential: that secret is the error."""
+    spec = {"imagePullSecrets": [{"name": "garbled"}, {"name": "stale"}]}
+    objects = [pod("ledger", "shop", registries.ledger, **spec)]
+    result = live(kube, tmp_path, registries, objects, "--verify-credentials")
+    assert errors_of(result) == ["pull-secret-malformed"]
+    rejected = result.only("pull-secret-rejected")
+    assert rejected["severity"] == "warning"
+    assert rejected["evidence"].endswith(
+        "The pull fails for another reason (pull-secret-malformed, secret garbled)."
+    )
+
+
+def test_a_rejected_secrets_fix_names_its_user(kube, tmp_path, registries):
+    spec = {"imagePullSecrets": [{"name": "stale"}]}
+    objects = [pod("ledger", "shop", registries.ledger, **spec)]
+    result = live(kube, tmp_path, registries, objects, "--verify-credentials")
+    fix = result.only("pull-secret-rejected")["fix"]
+    assert "--docker-username=alice --docker-password=<new token>" in fix
+
+
 def test_verify_credentials_accepts_a_working_secret(kube, tmp_path, registries):
     result = live(
         kube,
@@ -635,6 +657,22 @@ def test_a_pod_no_pool_takes_is_unschedulable_not_a_pull_failure(kube, tmp_path,
     assert found["signature"].startswith("0/4 nodes are available: 3 node(s) didn't match")
     assert "1 node(s) had untolerated taint {os: windows}" in found["signature"]
     assert result.causes() == ["unschedulable"]
+
+
+def test_a_daemonset_no_node_takes_runs_nowhere_rather_than_pending(tmp_path, registries):
+    """The DaemonSet controller makes no pod for a node the pod would not fit: no
+    FailedScheduling event, a DaemonSet with zero scheduled pods."""
+    state = tmp_path / "nodes.yaml"
+    state.write_text(yaml.safe_dump({"kind": "List", "items": [node("amd-0", "amdpool")]}))
+    daemonset = pod("agent", "shop", registries.web, nodeSelector={"disk": "ssd"})
+    daemonset["kind"] = "DaemonSet"
+    result = run(tmp_path, [daemonset], "--cluster-state", str(state), registries=registries)
+    found = result.only("unschedulable")
+    assert found["severity"] == "warning" and result.code == 0
+    assert (
+        found["signature"] == "DaemonSet agent: desiredNumberScheduled 0, currentNumberScheduled 0."
+    )
+    assert "nodes are available" not in found["signature"]
 
 
 def test_a_daemonset_also_lands_on_cordoned_nodes(tmp_path, registries):
@@ -960,3 +998,35 @@ def test_concurrent_first_requests_to_a_plain_http_registry_all_fall_back(regist
         statuses += first_contact(client)
         client.close()
     assert statuses == [200] * 40
+
+
+def test_a_dockercfg_secret_holding_an_auths_document_is_malformed(kube, tmp_path, registries):
+    """The kubelet reads `auths` as a registry name: no key for any registry, so the pull goes
+    out anonymously; the fix is the secret's format, not a new secret."""
+    config = docker_config_json({registries.private: ALICE})
+    kube.cluster.secrets.append(
+        secret("shop", "mixed", "kubernetes.io/dockercfg", {".dockercfg": config})
+    )
+    spec = {"imagePullSecrets": [{"name": "mixed"}]}
+    result = live(kube, tmp_path, registries, [pod("ledger", "shop", registries.ledger, **spec)])
+    assert result.causes() == ["pull-secret-malformed"]
+    found = result.only("pull-secret-malformed")
+    assert "holds an 'auths' object (the .dockerconfigjson format)" in found["evidence"]
+    assert "type kubernetes.io/dockerconfigjson" in found["fix"]
+
+
+def test_a_dockerconfigjson_secret_in_the_flat_dockercfg_format_is_malformed(
+    kube, tmp_path, registries
+):
+    flat = json.dumps({registries.private: {"auth": b64(":".join(ALICE))}})
+    kube.cluster.secrets.append(
+        secret("shop", "flat", "kubernetes.io/dockerconfigjson", {".dockerconfigjson": flat})
+    )
+    spec = {"imagePullSecrets": [{"name": "flat"}]}
+    result = live(kube, tmp_path, registries, [pod("ledger", "shop", registries.ledger, **spec)])
+    assert result.causes() == ["pull-secret-malformed"]
+    assert (
+        "has no 'auths' object (top-level keys: "
+        in result.only("pull-secret-malformed")["evidence"]
+    )
+    assert "; the .dockercfg format)" in result.only("pull-secret-malformed")["evidence"]

@@ -1,5 +1,5 @@
 """One root cause, one finding: the catalog's `subsumes` relation, as the README states it and as
-`tests/one_verdict.py` holds every run of the cluster and AKS end-to-end suites to it."""
+`tests/one_verdict.py` holds every in-process run of every suite to it."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_every_subsumed_cause_is_in_the_catalog_and_not_its_own_root():
 
 
 def test_two_errors_on_one_use_where_one_follows_are_caught(tmp_path):
-    """The checker the end-to-end suites run under finds a double verdict when there is one."""
+    """The checker every suite runs under finds a double verdict when there is one."""
     outcome = run_check(CheckOptions(paths=[str(write(tmp_path, MIXED))], offline=True))
     use = outcome.bundle.uses[0]
     twice = [

@@ -283,6 +283,30 @@ def test_rate_limited_by_another_registry_does_not_talk_about_docker_hub(tmp_pat
     assert f"{server.host} throttled the request (429)" in text
 
 
+def test_rate_limit_headers_of_another_registry_are_quoted_and_its_reset_is_the_wait(tmp_path):
+    def throttled(ex) -> None:  # noqa: ANN001 - fault_server's Exchange
+        body = b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}'
+        limits = {
+            "RateLimit-Limit": "100;w=60",
+            "RateLimit-Remaining": "0",
+            "RateLimit-Reset": "42",
+        }
+        ex.send(429, body, headers=limits)
+
+    with FaultServer(throttled).start() as server:
+        image = f"{server.host}/team/app:1.0"
+        code, report = check_json(tmp_path, [image], "--insecure-registry", server.host)
+    finding = only(report, "rate-limited")
+    assert finding["evidence"] == (
+        "TOOMANYREQUESTS: slow down (RateLimit-Limit: 100;w=60, RateLimit-Remaining: 0,"
+        " RateLimit-Reset: 42)"
+    )
+    assert finding["fix"].startswith(
+        "Wait out the window (Retry-After: not sent; RateLimit-Reset 42 s)"
+    )
+    assert "Docker Hub" not in json.dumps(finding)
+
+
 def test_a_plain_http_registry_gets_http_commands(tmp_path):
     with FaultServer(ServerError(503)).start() as server:
         host = server.host

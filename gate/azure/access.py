@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from gate.azure.arm import ArmDenied, ArmNotFound, AzureError
 from gate.azure.cluster import AksCluster
@@ -35,6 +36,9 @@ from gate.findings import Finding
 from gate.kubelet import PullAccess
 from gate.manifests import Bundle
 from gate.registry.hosts import is_acr
+
+if TYPE_CHECKING:
+    from gate.registry.resolve import Problem
 
 LOGIN_BROKEN = ("dns", "unreachable", "tls")
 RUNNER = "from the runner"
@@ -78,10 +82,12 @@ class AksPullAccess:
         ca_file: str | None = None,
         network: NodeNetwork | None = None,
         pipeline: Callable[[], str | None] = lambda: None,
+        pipeline_type: Callable[[], str] = lambda: "ServicePrincipal",
     ) -> None:
         self.cluster = cluster
         self.network = network
         self.pipeline = pipeline  # the object id pullgate's own Azure login runs as
+        self.pipeline_type = pipeline_type  # User or ServicePrincipal
         self.finder = finder
         self.roles = roles
         self.timeout = timeout
@@ -206,9 +212,26 @@ class AksPullAccess:
         if view.errors:
             return rest + [self._node_error(ctx, state, p, seen) for p in view.errors]
         said = f"{NODES}: reachable through {view.path}"
-        return rest + [
-            replace(f, evidence=f"{RUNNER}: {f.evidence or seen[0]}; {said}") for f in runner
-        ]
+        return rest + [self._runner_only(ctx, f, problem, said, seen) for f in runner]
+
+    @staticmethod
+    def _runner_only(
+        ctx: UseContext, finding: Finding, problem: Problem | None, said: str, seen: list[str]
+    ) -> Finding:
+        """ARM found the registry and the nodes' path to it: a name that does not resolve or a
+        host that does not answer from here is this runner's network, not the manifest's host
+        name (a TLS failure stays: the nodes may meet the same certificate)."""
+        evidence = f"{RUNNER}: {finding.evidence or seen[0]}; {said}"
+        if finding.cause not in ("dns", "unreachable"):
+            return replace(finding, evidence=evidence)
+        detail = (problem.detail if problem else "") or finding.evidence
+        return finding_for(
+            "runner-network",
+            ctx,
+            evidence=evidence,
+            extra={"seen_from": "runner", "nodes": said},
+            detail=detail,
+        )
 
     def _state(self, ctx: UseContext) -> RegistryState | None:
         if ctx.ref is None or ctx.never_pull or not self.is_registry(ctx.ref.domain):
@@ -264,7 +287,7 @@ class AksPullAccess:
             f" {'; '.join(verdict.granted_by) or 'anonymous pull'} and so gets in"
         )
         assignee = (
-            f"--assignee-object-id {oid} --assignee-principal-type ServicePrincipal"
+            f"--assignee-object-id {oid} --assignee-principal-type {self.pipeline_type()}"
             if oid
             else "--assignee $(az account show --query user.name -o tsv)"
         )
@@ -457,6 +480,11 @@ class AksPullAccess:
 
     @staticmethod
     def _secrets_note(ctx: UseContext, access: PullAccess) -> tuple[str, Severity | None]:
+        if access.no_pod is not None:
+            return (
+                f" No pod is made yet ({access.no_pod}); once it is, this pull fails.",
+                Severity.WARNING,
+            )
         if access.matching_secrets and access.secret_works is None:
             names = ", ".join(access.matching_secrets)
             return (

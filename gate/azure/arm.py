@@ -289,7 +289,8 @@ class ArmSession:
         except ClientAuthenticationError as exc:
             self.require_login()
             raise AzureError(
-                f"Azure refused the credential for {operation}: {_arm_message(exc)}. Log in first"
+                f"could not get an Azure token to {operation}:"
+                f" {_arm_message(exc).rstrip('. ')}. Log in first"
                 " (az login; azure/login in GitHub Actions; AzureCLI@2 in Azure Pipelines; or"
                 " AZURE_CLIENT_ID / AZURE_TENANT_ID with a federated token or secret)"
             ) from None
@@ -311,9 +312,8 @@ class ArmSession:
                 f" {_first_line(exc)}"
             ) from None
 
-    def principal(self) -> str | None:
-        """The object id pullgate's own Azure login runs as (the `oid` claim of its ARM token),
-        or None when the token does not say."""
+    def _claims(self) -> dict:
+        """The claims of pullgate's own ARM token ({} when it is not a JWT, or no login)."""
         import base64
         import json
 
@@ -321,9 +321,21 @@ class ArmSession:
             payload = self.credential.get_token(self.cloud.arm_scope).token.split(".")[1]
             claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
         except Exception:  # noqa: BLE001 - not a JWT, or no login: nothing to name
-            return None
-        oid = claims.get("oid") if isinstance(claims, dict) else None
+            return {}
+        return claims if isinstance(claims, dict) else {}
+
+    def principal(self) -> str | None:
+        """The object id pullgate's own Azure login runs as (the `oid` claim of its ARM token),
+        or None when the token does not say."""
+        oid = self._claims().get("oid")
         return oid if isinstance(oid, str) and oid else None
+
+    def principal_type(self) -> str:
+        """`User` for a delegated token (an `az login` as a person: `scp` claim, or `idtyp`
+        user), else `ServicePrincipal` (app registrations, managed and workload identities):
+        what `az role assignment create --assignee-principal-type` wants."""
+        claims = self._claims()
+        return "User" if claims.get("idtyp") == "user" or "scp" in claims else "ServicePrincipal"
 
     def require_login(self) -> None:
         """AzureError(NO_LOGIN) when no credential of the chain is available at all."""

@@ -23,7 +23,7 @@ from gate.azure.pools import CombinedTargets, PoolTargets
 from gate.azure.rbac import RoleReader
 from gate.azure.registry import RegistryFinder, Resolver, endpoint_url, system_resolve
 from gate.checks import DEFAULT_CHECKS, Check, UseContext, check_registry, finding_for
-from gate.cluster.uses import first_of_each_template
+from gate.cluster.uses import daemonset_placement, first_of_each_template
 from gate.findings import Finding
 from gate.platforms import FixedTargets, TargetSource
 from gate.policy import Note
@@ -65,6 +65,7 @@ class AksMode:
             ca_file=ca_file,
             network=NodeNetwork(self.network, session.cloud.acr_suffix),
             pipeline=session.principal,
+            pipeline_type=session.principal_type,
         )
         self.exchange = AcrExchange(
             lambda: session.token(session.cloud.acr_scope),
@@ -115,15 +116,19 @@ class AksMode:
         if not placement.unschedulable:
             return []
         pools = "; ".join(f"pool {p}: {r}" for p, r in sorted(placement.rejected.items()))
+        daemonset = ctx.use.kind == "DaemonSet"
         return [
             finding_for(
                 "unschedulable",
                 ctx,
                 evidence=pools,
                 extra={"pools": dict(placement.rejected)},
-                placement=f"0/{placement.total} agent pools of AKS cluster {self.cluster.name}"
+                placement=daemonset_placement(ctx)
+                if daemonset
+                else f"0/{placement.total} agent pools of AKS cluster {self.cluster.name}"
                 " take the pod",
                 pools=pools,
+                fix_flavor="daemonset" if daemonset else "default",
             )
         ]
 

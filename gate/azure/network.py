@@ -709,8 +709,10 @@ class NodeNetwork:
             view.warnings.append(self._custom_dns(registry, custom, zones, near))
             return "private" if near else "public"
         if not linked:
-            if not near:
-                return "public"  # Azure DNS answers with the public address
+            if not near or registry.public:
+                # Azure DNS answers with the public address: the nodes take the public path
+                # (an endpoint they could reach is bypassed, not broken).
+                return "public"
             view.errors.append(self._zone_problem(registry, vnets, near[0], zones))
             return ""
         missing = [
@@ -720,7 +722,53 @@ class NodeNetwork:
             # The public CNAME points into privatelink.azurecr.io, which a linked zone answers
             # for: a missing record is NXDOMAIN on the node, whatever the public access.
             view.errors.append(self._record_missing(registry, host, linked[0], endpoints))
-        return "" if missing else ("private" if near else "public")
+        if missing:
+            return ""
+        if not near:
+            # The linked zone answers with a private address the nodes have no path to: they
+            # never try the public endpoint, whatever its access.
+            view.errors.append(self._unreached_record(registry, vnets, endpoints, linked[0]))
+            return ""
+        stale = [p for h in hosts if (p := self._stale_record(h, linked, near[0]))]
+        view.errors += stale
+        return "" if stale else "private"
+
+    def _stale_record(
+        self, host: str, linked: list[Zone], pe: PrivateEndpoint
+    ) -> NodeProblem | None:
+        """A record that points elsewhere than the endpoint's address for the host (an
+        endpoint re-created without its DNS zone group): the nodes connect to an address
+        nothing serves."""
+        address = pe.addresses.get(host) or pe.addresses.get(host.lower())
+        record = zone_record(host, self.suffix)
+        zone = next(z for z in linked if record in z.records)
+        found = zone.records[record]
+        if not address or address in found:
+            return None
+        return NodeProblem(
+            "unreachable",
+            host,
+            "i/o timeout",
+            f"zone {self.zone_name} (resource group {zone.resource_group}) answers {host} with"
+            f" {', '.join(found) or 'no address'}, but private endpoint {pe.name} holds"
+            f" {address} for it",
+            "aks-record-stale",
+            {
+                "zone": self.zone_name,
+                "zone_rg": zone.resource_group,
+                "zone_id": zone.id,
+                "record": record,
+                "record_address": address,
+                "stale_addresses": ", ".join(found),
+                "remove_commands": "; ".join(
+                    f"az network private-dns record-set a remove-record -g {zone.resource_group}"
+                    f" -z {self.zone_name} -n {record} -a {a} --keep-empty-record-set"
+                    for a in found
+                ),
+                "pe_name": pe.name,
+                "pe_rg": pe.resource_group,
+            },
+        )
 
     def _zone_problem(
         self,
@@ -818,15 +866,32 @@ class NodeNetwork:
 
     # -- reachability
 
+    def _unreached_record(
+        self,
+        registry: RegistryNetwork,
+        vnets: list[VNet],
+        endpoints: list[PrivateEndpoint],
+        zone: Zone,
+    ) -> NodeProblem:
+        host = registry.login_server
+        addresses = ", ".join(zone.records.get(zone_record(host, self.suffix), ())) or "?"
+        vnet = vnets[0].name if vnets else "the cluster's VNet"
+        closed = (
+            f"zone {self.zone_name} (resource group {zone.resource_group}), linked to their VNet"
+            f" {vnet}, resolves {host} to the private address {addresses}"
+        )
+        return self._no_private_path(registry, vnets, endpoints, registry.endpoints, closed)
+
     def _no_private_path(
         self,
         registry: RegistryNetwork,
         vnets: list[VNet],
         endpoints: list[PrivateEndpoint],
         connections: tuple[Endpoint, ...],
+        closed: str = "",
     ) -> NodeProblem:
         names = ", ".join(v.name for v in vnets) or "the cluster's VNet"
-        closed = (
+        closed = closed or (
             "publicNetworkAccess is Disabled"
             if not registry.public
             else "the registry firewall denies by default"

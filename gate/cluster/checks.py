@@ -13,6 +13,7 @@ from gate.cluster.scheduling import ClusterTargets
 from gate.cluster.state import ClusterForbidden, ClusterUnknown, ClusterView
 from gate.cluster.uses import (
     cluster_finding,
+    daemonset_placement,
     first_of_each_template,
     namespace_of,
     service_account_of,
@@ -118,6 +119,7 @@ class ClusterChecks:
         if not placement.unschedulable:
             return []
         pools = "; ".join(f"pool {p}: {r}" for p, r in sorted(placement.rejected.items()))
+        daemonset = ctx.use.kind == "DaemonSet"
         return [
             cluster_finding(
                 "unschedulable",
@@ -125,8 +127,9 @@ class ClusterChecks:
                 namespace_of(ctx, self.default_namespace),
                 evidence=pools,
                 extra={"pools": dict(placement.rejected)},
-                placement=placement.describe(),
+                placement=daemonset_placement(ctx) if daemonset else placement.describe(),
                 pools=pools,
+                fix_flavor="daemonset" if daemonset else "default",
             )
         ]
 

@@ -200,6 +200,36 @@ def _refused(resolution: Resolution | None) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class Rejection:
+    """Every matching pull secret of a use, refused by the registry (--verify-credentials)."""
+
+    effective: Effective
+    tried: tuple[tuple[SecretRef, RegistryAuth, Resolution], ...]
+
+    def finding(self, ctx: UseContext, consequence: str, severity: Severity | None) -> Finding:
+        assert ctx.ref is not None
+        rejected = "; ".join(
+            f"secret {s.name} (key {auth.key}, user {auth.username or '-'}):"
+            f" {res.problem.evidence if res.problem else ''}"
+            for s, auth, res in self.tried
+        )
+        first, auth, _ = self.tried[0]
+        return cluster_finding(
+            "pull-secret-rejected",
+            ctx,
+            self.effective.namespace,
+            evidence=rejected + (f". {consequence}" if consequence else ""),
+            extra={"secrets": list(dict.fromkeys(s.name for s, _, _ in self.tried))},
+            severity=severity,
+            secret=first.name,
+            rejected=rejected,
+            origin=self.effective.origin,
+            realm=api_host(ctx.ref.domain),
+            username=auth.username or "<user>",
+        )
+
+
 class PullSecretAccess:
     """An `AccessSource`: the pod's effective pull secrets, their problems, whether one matches
     the image and (with --verify-credentials) whether the registry accepts it."""
@@ -216,6 +246,7 @@ class PullSecretAccess:
         self.probe = probe
         self.verify = verify
         self._effective: dict[int, Effective] = {}
+        self._rejected: dict[int, Rejection] = {}
 
     def effective_for(self, ctx: UseContext) -> Effective | None:
         return self._effective.get(id(ctx.pod_spec))
@@ -281,6 +312,10 @@ class PullSecretAccess:
             return []
         if access.anonymous_ok is None:
             access.anonymous_ok = self._anonymous_ok(ctx)
+        if effective.namespace_missing:
+            access.no_pod = "namespace-missing"
+        elif effective.account_missing:
+            access.no_pod = "service-account-missing"
         if effective.secrets is None:
             return []  # the ServiceAccount check reports why
         access.effective_secrets = [s.name for s in effective.secrets]
@@ -346,27 +381,14 @@ class PullSecretAccess:
         refused = [t for t in tried if _refused(t[2])]
         if len(refused) < len(matches) or unknown:
             return []  # a credential that was not refused may still work
-        tried = refused
         access.secret_works = False
-        rejected = "; ".join(
-            f"secret {s.name} (key {auth.key}, user {auth.username or '-'}):"
-            f" {res.problem.evidence if res.problem else ''}"
-            for s, auth, res in tried
-        )
-        first = tried[0]
-        return [
-            cluster_finding(
-                "pull-secret-rejected",
-                ctx,
-                effective.namespace,
-                evidence=rejected,
-                extra={"secrets": list(dict.fromkeys(s.name for s, _, _ in tried))},
-                secret=first[0].name,
-                rejected=rejected,
-                origin=effective.origin,
-                realm=api_host(ctx.ref.domain),
-            )
-        ]
+        # The kubelet goes on to the node identity's credential (AKS, EKS, GKE), so whether this
+        # fails the pull is the verdict's to say, once every source has spoken.
+        self._rejected[id(ctx)] = Rejection(effective, tuple((s, a, r) for s, a, r in refused))
+        return []
+
+    def rejection_for(self, ctx: UseContext) -> Rejection | None:
+        return self._rejected.get(id(ctx))
 
 
 def _with_resolution(ctx: UseContext, resolution: Resolution) -> UseContext:
@@ -391,6 +413,11 @@ class KubeletVerdict:
         effective = self.pull_secrets.effective_for(ctx)
         if effective is not None and (effective.namespace_missing or effective.account_missing):
             return []  # namespace-missing / service-account-missing: no pod, so no pull
+        rejection = self.pull_secrets.rejection_for(ctx)
+        if rejection is not None:
+            return [self._rejected(ctx, rejection, access)] + self._secret_problems(
+                ctx, rejection.effective, access, fails_bare=False
+            )
         refused = _refused(ctx.resolution)
         gets_in = bool(access.node_identity or access.secret_works or access.anonymous_ok is True)
         if access.effective_secrets is None or effective is None:
@@ -414,6 +441,33 @@ class KubeletVerdict:
         if access.reported_failure is not None:
             return findings
         return findings + self._no_credential(ctx, effective, access, refused)
+
+    def _rejected(self, ctx: UseContext, rejection: Rejection, access: PullAccess) -> Finding:
+        """The kubelet presents every matching credential, the pull secrets' and the node
+        identity's, and never falls back to anonymous: refused secrets fail the pull unless the
+        node identity gets in, or another finding already stands for the pull."""
+        assert ctx.ref is not None
+        provider = node_credential_provider(ctx.ref.domain)
+        if access.node_identity:
+            return rejection.finding(
+                ctx,
+                "The kubelet then presents the node identity's credential, which pulls the image.",
+                Severity.WARNING,
+            )
+        fatal = next((s for s in rejection.effective.problems if s.fatal), None)
+        if access.reported_failure is not None or fatal is not None:
+            reason = access.reported_failure or f"pull-secret-malformed, secret {fatal.name}"
+            return rejection.finding(
+                ctx, f"The pull fails for another reason ({reason}).", Severity.WARNING
+            )
+        if provider is not None and access.node_identity is None:
+            return rejection.finding(
+                ctx,
+                f"The pull fails unless the nodes' {provider} can pull it (pullgate did not"
+                " check).",
+                Severity.WARNING,
+            )
+        return rejection.finding(ctx, "", None)
 
     def _no_credential(
         self, ctx: UseContext, effective: Effective, access: PullAccess, refused: bool

@@ -200,6 +200,27 @@ def _auths(document: object, secret_type: str) -> dict:
     return document
 
 
+def _other_format(document: object, secret_type: str, key: str) -> str:
+    """A config written in the other secret type's format: it decodes, and the kubelet finds no
+    registry in it ("" when the format fits)."""
+    if not isinstance(document, dict):
+        return ""
+    if secret_type == DOCKERCFG and isinstance(document.get("auths"), dict):
+        return (
+            f"{key} holds an 'auths' object (the .dockerconfigjson format): the kubelet reads"
+            " 'auths' as a registry name and finds a credential for no registry"
+        )
+    if secret_type == DOCKER_CONFIG_JSON and "auths" not in document and document:
+        keys = ", ".join(sorted(str(k) for k in document)[:3])
+        flat = any(isinstance(v, dict) and "auth" in v for v in document.values())
+        return (
+            f"{key} has no 'auths' object (top-level keys: {keys}"
+            + ("; the .dockercfg format" if flat else "")
+            + "): the kubelet finds a credential for no registry"
+        )
+    return ""
+
+
 def _registries(
     obj: Mapping, secret_type: str, key: str, source: str, keep: bool
 ) -> tuple[tuple[RegistryAuth, ...], str, bool]:
@@ -211,7 +232,11 @@ def _registries(
     if not raw:
         return (), f"{key} is empty: the kubelet ignores the secret", False
     try:
-        auths = _auths(json.loads(raw), secret_type)
+        document = json.loads(raw)
+        mixed = _other_format(document, secret_type, key)
+        if mixed:
+            return (), mixed, False
+        auths = _auths(document, secret_type)
     except (UnicodeDecodeError, json.JSONDecodeError):
         return (), f"{key} is not valid JSON: the kubelet fails every pull of the pod", True
     except ValueError as exc:

@@ -36,3 +36,8 @@ def cluster_finding(cause_id: str, ctx: UseContext, namespace: str, **kwargs: ob
     """A finding whose namespace and ServiceAccount are the ones cluster mode worked out."""
     more = {"service_account": service_account_of(ctx.pod_spec), **kwargs}
     return finding_for(cause_id, ctx, namespace=namespace, **more)  # type: ignore[arg-type]
+
+
+def daemonset_placement(ctx: UseContext) -> str:
+    """What a DaemonSet no node takes shows: no FailedScheduling, a status of zero."""
+    return f"DaemonSet {ctx.use.name}: desiredNumberScheduled 0, currentNumberScheduled 0"

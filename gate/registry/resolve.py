@@ -384,10 +384,11 @@ class Resolver:
                 status,
             )
         if status == 429:
+            limits = _rate_limit_headers(answer)
             raise RegistryProblem(
                 "rate-limited",
                 words,
-                words,
+                f"{words} ({limits})" if limits else words,
                 status,
                 retry_after_seconds(answer.headers.get("retry-after")),
             )
@@ -457,6 +458,25 @@ class Resolver:
         if tags:
             close = difflib.get_close_matches(ref.tag or "", tags, n=5, cutoff=0.4)
             result.nearby_tags = tuple(close or sorted(tags)[-5:])
+
+
+# The IETF RateLimit header fields (and the older X- forms many registries send): what the
+# registry said about its window, quoted in a 429's evidence.
+_RATE_LIMIT_HEADERS = (
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "RateLimit-Policy",
+    "RateLimit",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+)
+
+
+def _rate_limit_headers(answer: Answer) -> str:
+    sent = [(name, answer.headers.get(name)) for name in _RATE_LIMIT_HEADERS]
+    return ", ".join(f"{name}: {value[:100]}" for name, value in sent if value)
 
 
 def _note_ratelimit(answer: Answer, result: Resolution) -> None:
