@@ -191,6 +191,28 @@ CATALOG: dict[str, Cause] = {
             },
         ),
         Cause(
+            id="platform-fallback",
+            severity=Severity.WARNING,
+            title="Nodes pull a 32-bit build",
+            status="",
+            signature='Pulling image "{image}": no {missing_platforms} build; containerd takes'
+            " the {fallback_platforms} one",
+            meaning="The image has no build of the nodes' own architecture, but a 32-bit one that"
+            " containerd's platform matcher accepts for them (386 on amd64, arm on arm64): the"
+            " pull works.",
+            cause="The image was built for {fallback_platforms} only. It runs where the CPU"
+            " executes 32-bit code: arm64 cores without AArch32 (Neoverse N2 and later, such as"
+            " Azure Cobalt 100) fail with exec format error.",
+            fixes={
+                "default": "Build and push the nodes' own architecture too: docker buildx build"
+                " --platform {wanted_platforms} -t {resolved} --push .",
+            },
+            confirm={
+                "default": "docker buildx imagetools inspect {resolved}; kubectl get nodes -L"
+                " kubernetes.io/arch",
+            },
+        ),
+        Cause(
             id="unauthorized",
             severity=Severity.ERROR,
             title="Pull not authorized",

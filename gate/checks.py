@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from gate.causes import Severity
 from gate.findings import Finding, make_finding
 from gate.manifests import ImageUse
-from gate.platforms import Platform, Targets, missing
+from gate.platforms import Platform, Targets, fallback, missing
 from gate.reference import ImageRef
 from gate.registry.hosts import acr_name, api_host, flavor, split_host_port
 from gate.registry.resolve import Resolution
@@ -282,6 +282,9 @@ def check_platform(ctx: UseContext) -> Iterable[Finding]:
     if ctx.ref is None or res is None or not res.ok or res.platforms is None or not ctx.targets:
         return
     absent = missing(res.platforms, ctx.targets.platforms)
+    pulled = {t: fallback(res.platforms, t) for t in absent}
+    yield from _fallback_findings(ctx, {t: p for t, p in pulled.items() if p is not None})
+    absent = [t for t in absent if pulled[t] is None]
     if not absent:
         return
     available = sorted({str(p) for p in res.platforms if not p.is_unknown})
@@ -306,6 +309,23 @@ def check_platform(ctx: UseContext) -> Iterable[Finding]:
         wanted_platforms=",".join(wanted),
         keep_on=_keep_on(res.platforms, absent),
         available_arch=listing(arches, "architectures", "none"),
+    )
+
+
+def _fallback_findings(ctx: UseContext, pulled: dict[Platform, Platform]) -> Iterable[Finding]:
+    """Nodes that pull a 32-bit build: the pull works; whether the container runs depends on
+    the CPU (and a slower 32-bit build is rarely what was meant)."""
+    if not pulled:
+        return
+    pairs = ", ".join(f"{target} nodes pull {build}" for target, build in sorted(pulled.items()))
+    yield finding_for(
+        "platform-fallback",
+        ctx,
+        evidence=f"no build of the nodes' own architecture: {pairs}",
+        extra={"fallbacks": {str(t): str(b) for t, b in sorted(pulled.items())}},
+        missing_platforms=", ".join(str(t) for t in sorted(pulled)),
+        fallback_platforms=", ".join(sorted({str(b) for b in pulled.values()})),
+        wanted_platforms=",".join(sorted({str(p) for p in ctx.targets.platforms})),
     )
 
 

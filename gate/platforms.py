@@ -4,7 +4,9 @@ and where the target platforms come from.
 Matching follows containerd's platform matcher closely enough for pull prediction: os and
 architecture must be equal after normalisation; a target without a variant accepts any variant;
 arm64 without a variant means v8, arm without a variant means v7; Windows images must match the
-node's build (major.minor.build) when both are known.
+node's build (major.minor.build) when both are known. An image with no build of the node's own
+architecture but a 32-bit one (386 for amd64, arm for arm64) still pulls on containerd, whose
+default matcher falls back to it: that is `fallback`, a warning rather than a mismatch.
 """
 
 from __future__ import annotations
@@ -113,11 +115,36 @@ def _variant_runs(image_variant: str, node_variant: str, arch: str) -> bool:
     image_variant = image_variant or _DEFAULT_VARIANT.get(arch, "")
     if image_variant == node_variant:
         return True
-    # An armv7 node runs armv6 and armv5 builds; the reverse fails with exec format error.
+    # An armv7 node runs armv6 and armv5 builds, an amd64 v3 node v2 and v1 builds; the reverse
+    # fails with exec format error (containerd's platform vector, platforms/compare.go).
     image_number, node_number = _variant_number(image_variant), _variant_number(node_variant)
-    if arch == "arm" and image_number is not None and node_number is not None:
+    if arch in ("arm", "amd64") and image_number is not None and node_number is not None:
         return image_number <= node_number
     return False
+
+
+def _fallbacks(target: Platform) -> list[Platform]:
+    """The 32-bit builds containerd's default matcher also accepts for a node, after its own:
+    386 on amd64, arm v8 down to v5 on arm64 (platforms/compare.go, platformVector)."""
+    t = target.normalized()
+    if t.architecture == "amd64":
+        return [Platform(t.os, "386")]
+    if t.architecture == "arm64":
+        return [Platform(t.os, "arm", f"v{n}") for n in (8, 7, 6, 5)]
+    return []
+
+
+def fallback(available: Iterable[Platform], target: Platform) -> Platform | None:
+    """The 32-bit build a containerd node of `target` pulls when the image has none of its own,
+    or None."""
+    have = [p.normalized() for p in available if not p.is_unknown]
+    for candidate in _fallbacks(target):
+        for p in have:
+            if (p.os, p.architecture) == (candidate.os, candidate.architecture) and (
+                not candidate.variant or _variant_runs(p.variant, candidate.variant, "arm")
+            ):
+                return p
+    return None
 
 
 def _variant_number(variant: str) -> int | None:

@@ -145,6 +145,41 @@ def test_missing_platform_is_platform_mismatch_naming_both_sides(tmp_path, regis
     assert "linux/amd64" in finding["evidence"]
 
 
+def test_a_32_bit_build_the_nodes_fall_back_to_is_a_warning_not_a_mismatch(tmp_path, registry):
+    """containerd's default matcher takes a 386 build on amd64 nodes and an arm one on arm64
+    nodes: the pull works, so the gate must not fail it as platform-mismatch."""
+    registry.push_index("team/app", "1.0", ["linux/386", "linux/arm/v7"])
+    code, report = check_json(
+        tmp_path,
+        [f"{registry.host}/team/app:1.0"],
+        "--insecure-registry",
+        registry.host,
+        "--platform",
+        "linux/amd64",
+        "--platform",
+        "linux/arm64",
+    )
+    assert code == 0, report
+    finding = only(report, "platform-fallback")
+    assert finding["severity"] == "warning"
+    assert "linux/amd64 nodes pull linux/386" in finding["evidence"]
+    assert "linux/arm64 nodes pull linux/arm/v7" in finding["evidence"]
+
+
+def test_a_32_bit_build_is_no_fallback_for_another_architecture(tmp_path, registry):
+    registry.push_image("team/app", "1.0", arch="386")
+    code, report = check_json(
+        tmp_path,
+        [f"{registry.host}/team/app:1.0"],
+        "--insecure-registry",
+        registry.host,
+        "--platform",
+        "linux/arm64",
+    )
+    assert code == 1
+    assert only(report, "platform-mismatch")
+
+
 def test_multi_arch_index_satisfies_every_target_platform(tmp_path, registry):
     registry.push_index("team/app", "1.0", ["linux/amd64", "linux/arm64"], attestation=True)
     code, report = check_json(

@@ -1,6 +1,14 @@
 import pytest
 
-from gate.platforms import FixedTargets, Platform, PlatformError, missing, parse_platform, satisfies
+from gate.platforms import (
+    FixedTargets,
+    Platform,
+    PlatformError,
+    fallback,
+    missing,
+    parse_platform,
+    satisfies,
+)
 
 
 def p(text: str) -> Platform:
@@ -54,3 +62,20 @@ def test_missing_ignores_attestation_platforms():
 def test_fixed_targets_apply_to_every_pod():
     targets = FixedTargets([p("linux/amd64")]).targets_for({"containers": []})
     assert targets.platforms == [p("linux/amd64")]
+
+
+def test_an_amd64_v3_node_runs_a_v2_build_but_a_v2_node_not_a_v3_build():
+    v2, v3 = Platform("linux", "amd64", "v2"), Platform("linux", "amd64", "v3")
+    assert missing([v2], [v3]) == []
+    assert missing([v3], [v2]) == [v2]
+
+
+def test_fallback_is_containerds_32_bit_build_for_the_node():
+    assert fallback([Platform("linux", "386")], Platform("linux", "amd64")) == Platform(
+        "linux", "386"
+    )
+    assert fallback([Platform("linux", "arm", "v6")], Platform("linux", "arm64")) == Platform(
+        "linux", "arm", "v6"
+    )
+    assert fallback([Platform("windows", "386")], Platform("linux", "amd64")) is None
+    assert fallback([Platform("linux", "amd64")], Platform("linux", "arm64")) is None
