@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from fault_server import IMITATED_DIGEST, IMITATED_MANIFEST, MANIFEST_TYPE, Exchange
+from fault_server import IMITATED_DIGEST, IMITATED_MANIFEST, MANIFEST_TYPE, Exchange, error_body
 from kube_fake import namespace, node, pull_secret, service_account
 
 from gate.cli import main
@@ -495,6 +495,68 @@ def test_an_index_variant_that_is_not_an_ascii_number_is_no_crash(tmp_path, faul
     assert run.only()["cause"] == "platform-mismatch"
 
 
+GOOD_DIGEST = "sha256:" + "a" * 64
+
+
+def arm64_index(**entry_fields: object) -> bytes:
+    entry = {
+        "mediaType": MANIFEST_TYPE,
+        "digest": GOOD_DIGEST,
+        "size": 100,
+        "platform": {"os": "linux", "architecture": "arm64"},
+        **entry_fields,
+    }
+    return json.dumps({"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": [entry]}).encode()
+
+
+@pytest.mark.parametrize(
+    "digest",
+    ["SHA256:" + "A" * 64, "sha256:" + "A" * 64, "sha256:", "md5:abc", "sha256:" + "a" * 63],
+)
+def test_an_index_entry_with_a_malformed_digest_is_a_registry_error(tmp_path, fault_server, digest):
+    server = fault_server(Answering(arm64_index(digest=digest), content_type=INDEX_TYPE))
+    image = f"{server.host}/app/web:1.0"
+    run = check(tmp_path, [image], *insecure(server.host), "--platform", "linux/arm64")
+    assert run.only()["cause"] == "registry-error"
+    assert "not a valid digest" in run.only()["evidence"]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"size": -5},
+        {"size": "100"},
+        {"mediaType": [MANIFEST_TYPE]},
+        {"platform": "linux/arm64"},
+        {"platform": {"os": ["linux"], "architecture": "arm64"}},
+        {"platform": {"os": "linux", "architecture": "arm64", "variant": 8}},
+        {"annotations": {"a": 1}},
+    ],
+)
+def test_an_index_entry_of_the_wrong_shape_is_a_registry_error(tmp_path, fault_server, fields):
+    server = fault_server(Answering(arm64_index(**fields), content_type=INDEX_TYPE))
+    image = f"{server.host}/app/web:1.0"
+    run = check(tmp_path, [image], *insecure(server.host), "--platform", "linux/arm64")
+    assert run.only()["cause"] == "registry-error"
+
+
+def test_a_manifest_whose_media_type_is_not_a_string_is_a_registry_error(tmp_path, fault_server):
+    manifest = json.loads(IMITATED_MANIFEST)
+    manifest["mediaType"] = [MANIFEST_TYPE]
+    server = fault_server(Answering(json.dumps(manifest).encode()))
+    run = check(tmp_path, [f"{server.host}/app/web:1.0"], *insecure(server.host))
+    assert run.only()["cause"] == "registry-error"
+    assert "mediaType" in run.only()["evidence"]
+
+
+def test_a_manifest_with_a_negative_layer_size_is_a_registry_error(tmp_path, fault_server):
+    manifest = json.loads(IMITATED_MANIFEST)
+    manifest["layers"] = [{"mediaType": "x", "digest": GOOD_DIGEST, "size": -1}]
+    server = fault_server(Answering(json.dumps(manifest).encode()))
+    run = check(tmp_path, [f"{server.host}/app/web:1.0"], *insecure(server.host))
+    assert run.only()["cause"] == "registry-error"
+
+
 @pytest.mark.parametrize("fmt", ["text", "json", "markdown", "sarif", "junit", "github", "azure"])
 def test_a_lone_surrogate_in_registry_text_reaches_every_report_format(tmp_path, fault_server, fmt):
     body = b'{"errors":[{"code":"DENIED","message":"bad \\ud800 text"}]}'
@@ -635,6 +697,41 @@ def test_a_plain_http_realm_on_another_port_of_the_registry_host_gets_no_credent
     check(tmp_path, [f"{server.host}/app/web:1.0"], "--ca-file", str(tls_files.ca_file), *config)
     assert realm.requests, "pullgate never asked the realm"
     assert not any("authorization" in r.headers for r in realm.requests)
+
+
+INTERNAL_PAGE = error_body("DENIED", "AccessKeyId AKIAINTERNAL SecretAccessKey internal-secret")
+
+
+def test_a_plain_http_realm_not_named_insecure_has_its_words_withheld(tmp_path, fault_server):
+    internal = fault_server(lambda ex: ex.send(500, INTERNAL_PAGE))
+    registry = fault_server(TokenRealm(b"", realm=f"{internal.url}/latest/meta-data"))
+    run = check(tmp_path, [f"{registry.host}/app/web:1.0"], *insecure(registry.host))
+    finding = run.only()
+    assert finding["cause"] == "registry-error"
+    assert "internal-secret" not in run.output and "AKIAINTERNAL" not in run.output
+    assert "not quoted" in finding["evidence"]
+
+
+def test_a_redirect_to_plain_http_not_named_insecure_has_its_words_withheld(tmp_path, fault_server):
+    internal = fault_server(lambda ex: ex.send(403, INTERNAL_PAGE))
+
+    def redirect(ex: Exchange) -> None:
+        ex.send(
+            307, b"", {"Location": f"{internal.url}/latest"}
+        ) if ex.is_manifest else ex.serve_ok(None)
+
+    registry = fault_server(redirect)
+    run = check(tmp_path, [f"{registry.host}/app/web:1.0"], *insecure(registry.host))
+    assert run.errors, run.report
+    assert "internal-secret" not in run.output and "AKIAINTERNAL" not in run.output
+
+
+def test_a_plain_http_realm_named_insecure_has_its_words_quoted(tmp_path, fault_server):
+    internal = fault_server(lambda ex: ex.send(500, error_body("BROKEN", "token store offline")))
+    registry = fault_server(TokenRealm(b"", realm=f"{internal.url}/token"))
+    image = f"{registry.host}/app/web:1.0"
+    run = check(tmp_path, [image], *insecure(registry.host, internal.host))
+    assert "token store offline" in run.only()["evidence"]
 
 
 def test_a_plain_http_realm_named_insecure_with_its_port_gets_credentials(

@@ -283,7 +283,9 @@ class RegistryClient:
         body = bytes(decoder.body[:limit])
         if not ok:
             body = self._scrub_bytes(body)
-        return Answer(resp.status_code, resp.headers, body, url)
+        parts = urlsplit(url)
+        quotable = self._may_carry_secrets(parts.scheme, parts.netloc)
+        return Answer(resp.status_code, resp.headers, body, url, quotable)
 
     def _scrub_bytes(self, body: bytes) -> bytes:
         text = body.decode("utf-8", "surrogateescape")
@@ -479,7 +481,7 @@ class RegistryClient:
             raise RegistryProblem(
                 "registry-error",
                 f"token server {realm_host} sent no token (malformed answer)",
-                f"{answer.status} from {realm_host}: answer starts {answer.body[:60]!r}",
+                f"{answer.status} from {realm_host}: answer starts {answer.start()}",
             )
         self.secrets.add(value)
         return Token(value, time.monotonic() + token_lifetime(data.get("expires_in")))
