@@ -8,6 +8,7 @@ The walker's own unit tests are in test_manifests.py; these are the end-to-end g
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -158,6 +159,39 @@ def test_deep_flow_nesting_is_a_one_line_error(tmp_path, opener, closer):
     run = check(path)
     assert_input_error(run, path, 1, "nesting deeper than")
     assert run.seconds < 10
+
+
+def test_deep_json_nesting_indented_with_a_tab_is_a_one_line_error(tmp_path):
+    depth = 100_000
+    path = write(tmp_path, "[\t" + "[" * depth + "]" * depth + "]\n", name="app.json")
+    run = check(path)
+    assert_input_error(run, path, 1, "nesting deeper than")
+
+
+def test_a_pull_secret_nested_too_deeply_is_a_finding_not_a_crash(tmp_path):
+    nested = base64.b64encode(b"[" * 100_000).decode()
+    items = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}},
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": "default", "namespace": "default"},
+            "imagePullSecrets": [{"name": "pull"}],
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/dockerconfigjson",
+            "metadata": {"name": "pull", "namespace": "default"},
+            "data": {".dockerconfigjson": nested},
+        },
+    ]
+    state = write(
+        tmp_path, json.dumps({"apiVersion": "v1", "kind": "List", "items": items}), "s.json"
+    )
+    run = check(write(tmp_path, pod()), "--cluster-state", str(state), "--format", "json")
+    assert run.exit_code == 1, run
+    assert "not valid JSON" in run.stdout
 
 
 def test_deep_block_nesting_is_a_one_line_error(tmp_path):

@@ -807,3 +807,36 @@ def test_a_one_byte_per_second_kube_api_ends_the_run_by_its_deadline(
     assert b"Traceback" not in done.stderr
     assert done.returncode == 2, done.stderr.decode()  # the cluster could not be read: one line
     assert len(done.stderr.decode().strip().splitlines()) == 1
+
+
+def kube_check(tmp_path: Path, api_url: str, ca: bytes, *extra: str) -> tuple[int, str, int]:
+    """`pullgate check --kubeconfig` as a child: exit code, stderr and peak RSS in bytes."""
+    from kube_fake import write_kubeconfig
+
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", api_url, ca)
+    args = [sys.executable, "-c", RSS_WRAPPER, sys.executable, "-m", "gate", "check"]
+    args += [str(write_pod(tmp_path, ["nginx:1.27"])), "--kubeconfig", str(kubeconfig), *extra]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(args, capture_output=True, env=env, timeout=60)
+    err = done.stderr.decode()
+    peak = int(err.rsplit("maxrss=", 1)[1].split()[0]) * 1024
+    return done.returncode, err.rsplit("maxrss=", 1)[0], peak
+
+
+def test_an_endless_kube_api_answer_is_capped_while_it_streams(tmp_path, fault_server, tls_files):
+    endless = EndlessToken()
+    api = fault_server(endless, tls=tls_files)
+    code, err, peak = kube_check(tmp_path, api.url, tls_files.ca_file.read_bytes())
+    assert "Traceback" not in err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "MiB" in err
+    assert peak < 400 * 1024 * 1024
+    assert endless.sent < 256 * 1024 * 1024
+
+
+def test_a_deeply_nested_kube_api_answer_is_a_one_line_error(tmp_path, fault_server, tls_files):
+    api = fault_server(lambda ex: ex.send(200, b'{"items":' + NESTED + b"}"), tls=tls_files)
+    code, err, _ = kube_check(tmp_path, api.url, tls_files.ca_file.read_bytes())
+    assert "Traceback" not in err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "not JSON" in err

@@ -31,16 +31,44 @@ from gate.cluster.state import (
 
 T = TypeVar("T")
 PAGE = 500
+# A page of 500 nodes is a few MB; a hostile or broken API server sending an endless answer
+# stops here instead of filling memory (as every file pullgate reads stops at 64 MiB).
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+READ_CHUNK = 64 * 1024
 PREFETCH_WORKERS = 8
 _MISSING = object()
 
 
+def _load_json(body: bytes | str) -> object:
+    """JSON from the API server; nesting too deep for the parser is malformed, not a crash."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _read_capped(response: Any, limit: int = MAX_ANSWER_BYTES) -> bytes:
+    """The body of urllib3's unread response, decoded as it streams and capped by its decoded
+    size (a gzip bomb costs the cap, not its expansion)."""
+    from gate.registry.protocol import RegistryProblem
+    from gate.registry.transport import BodyTooLarge, CappedDecoder
+
+    try:
+        decoder = CappedDecoder(response.headers.get("content-encoding", ""), limit)
+        for chunk in response.stream(READ_CHUNK, decode_content=False):
+            decoder.feed(chunk)
+    except BodyTooLarge:
+        raise OSError(f"answer larger than {limit // (1024 * 1024)} MiB, not read") from None
+    except RegistryProblem as problem:
+        raise OSError(problem.detail) from None
+    finally:
+        response.release_conn()
+    return bytes(decoder.body)
+
+
 def _status_message(body: object) -> str:
     """The `message` of a Kubernetes `Status` answer."""
-    try:
-        data = json.loads(body) if isinstance(body, (str, bytes)) else None
-    except ValueError:
-        data = None
+    data = _load_json(body) if isinstance(body, (str, bytes)) else None
     if isinstance(data, dict) and isinstance(data.get("message"), str):
         return data["message"]
     return ""
@@ -116,8 +144,7 @@ class LiveCluster:
         def call() -> None:
             try:
                 response = self._client.call_api(*request, _request_timeout=(timeout, timeout))
-                response.read()
-                done["answer"] = (response.status, response.data)
+                done["answer"] = (response.status, _read_capped(response.response))
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
                 done["error"] = exc
 
@@ -162,10 +189,7 @@ class LiveCluster:
             raise ClusterError(
                 f"the kube API at {self.host} answered {status} to {verb} {resource}: {message}"
             )
-        try:
-            data = json.loads(body)
-        except ValueError:
-            data = None
+        data = _load_json(body)
         if not isinstance(data, dict):
             raise ClusterError(
                 f"the kube API at {self.host} sent an answer that is not JSON to {verb} {resource}"

@@ -207,7 +207,7 @@ def _registries(
         return (), f"{key} is empty: the kubelet ignores the secret", False
     try:
         auths = _auths(json.loads(raw), secret_type)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return (), f"{key} is not valid JSON: the kubelet fails every pull of the pod", True
     except ValueError as exc:
         return (), f"{key}: {exc}: the kubelet fails every pull of the pod", True
@@ -280,7 +280,7 @@ def _from_snapshot(base: dict, recorded: str) -> PullSecret:
             problem=str(data.get("problem") or ""),
             fatal=bool(data.get("fatal")),
         )
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return PullSecret(**base, problem=f"annotation {SNAPSHOT_ANNOTATION} is not valid JSON")
 
 
