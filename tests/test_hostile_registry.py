@@ -666,6 +666,45 @@ def test_pin_writes_the_digest_of_the_bytes_read(tmp_path, fault_server):
     assert f"app/web:1.0@{IMITATED_DIGEST}" in text, result.output
 
 
+class SwapsForLink:
+    """Answers the manifest, but first replaces the manifest file with a link to `victim`
+    (another process editing the tree while pullgate waits on the registry)."""
+
+    def __init__(self, manifest: Path, victim: Path) -> None:
+        self.manifest, self.victim = manifest, victim
+
+    def __call__(self, ex: Exchange) -> None:
+        if ex.is_manifest and not self.manifest.is_symlink():
+            self.victim.write_text(self.manifest.read_text())
+            self.manifest.unlink()
+            self.manifest.symlink_to(self.victim)
+        Answering(IMITATED_MANIFEST)(ex)
+
+
+def test_pin_write_refuses_a_file_swapped_for_a_link_during_the_run(tmp_path, fault_server):
+    victim = tmp_path / "outside" / "victim.yaml"
+    victim.parent.mkdir()
+    manifest = tmp_path / "pod.yaml"
+    server = fault_server(SwapsForLink(manifest, victim))
+    result, _ = pin(tmp_path, server, "--write")
+    assert result.exit_code == 2, result.output
+    assert "changed while pullgate ran" in result.output
+    assert "@" not in victim.read_text()
+
+
+def test_pin_write_refuses_a_file_edited_during_the_run(tmp_path, fault_server):
+    manifest = tmp_path / "pod.yaml"
+
+    def edits(ex: Exchange) -> None:
+        if ex.is_manifest:
+            manifest.write_text(manifest.read_text() + "# edited\n")
+        Answering(IMITATED_MANIFEST)(ex)
+
+    result, text = pin(tmp_path, fault_server(edits), "--write")
+    assert result.exit_code == 2, result.output
+    assert "@" not in text
+
+
 # --- 15. no credentials over plain HTTP unless named ---------------------------------------------
 
 
