@@ -610,6 +610,21 @@ def test_explain_refuses_a_device():
     assert run.stderr == "pullgate: /dev/zero: cannot read: a device, not a file\n"
 
 
+HOSTILE_EVENT = (
+    'Failed to pull image "r.example.com/a:1": rpc error: code = Unknown desc = 401 Unauthorized:'
+    " ##vso[task.complete result=Succeeded;]done ##[error]x \x1b[2J\x00 \u202e\n::error::INJ\n"
+)
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_explain_never_prints_a_ci_log_command_it_read(fmt):
+    run = pullgate("explain", "--format", fmt, stdin=HOSTILE_EVENT.encode())
+    assert run.exit_code == 1, run
+    assert "##vso[" not in run.stdout and "##[" not in run.stdout
+    assert not any(line.lstrip().startswith("::") for line in run.stdout.splitlines())
+    assert not re.search("[\x00\x1b\u202e]", run.stdout)
+
+
 @pytest.mark.parametrize("value", ["a b", "host/path", "x\n::warning::y", ""])
 def test_insecure_registry_that_is_no_host_is_one_line_exit_2(tmp_path, value):
     run = check(write(tmp_path, pod()), "--insecure-registry", value)
