@@ -437,6 +437,13 @@ def test_deeply_nested_token_answer_is_a_finding(tmp_path, fault_server):
     assert "sent no token" in run.only()["signature"]
 
 
+@pytest.mark.parametrize("expires_in", [b"1" + b"0" * 400, b"1e400", b"-1", b"true", b'"60"'])
+def test_any_token_lifetime_is_read(tmp_path, fault_server, expires_in):
+    server = fault_server(TokenRealm(b'{"token": "tok", "expires_in": ' + expires_in + b"}"))
+    run = check(tmp_path, [f"{server.host}/app/web:1.0"], *insecure(server.host))
+    assert run.exit_code == 0, run.report
+
+
 def test_deeply_nested_config_blob_is_a_finding(tmp_path, fault_server):
     config_digest = "sha256:" + hashlib.sha256(NESTED).hexdigest()
     manifest = json.dumps(
