@@ -7,6 +7,7 @@ import os
 import re
 import stat
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -613,8 +614,19 @@ def _write_file(path: str, text: str, what: str) -> None:
     show_default=True,
     help="Seconds per kube API request.",
 )
+@click.option(
+    "--deadline",
+    type=Seconds(1),
+    default=DEFAULT_DEADLINE,
+    show_default=True,
+    help="Seconds for the whole snapshot.",
+)
 def snapshot_command(
-    kubeconfig: str | None, kube_context: str | None, output: str | None, timeout: float
+    kubeconfig: str | None,
+    kube_context: str | None,
+    output: str | None,
+    timeout: float,
+    deadline: float,
 ) -> None:
     """Write the cluster state `check --cluster-state` reads, without any secret values.
 
@@ -625,7 +637,8 @@ def snapshot_command(
     from gate.cluster.state import ClusterError
 
     try:
-        cluster = LiveCluster(kubeconfig, kube_context, timeout=timeout)
+        ends_at = time.monotonic() + deadline
+        cluster = LiveCluster(kubeconfig, kube_context, timeout=timeout, ends_at=ends_at)
         try:
             state = cluster.snapshot()
         finally:

@@ -886,3 +886,43 @@ def test_a_deeply_nested_kube_api_answer_is_a_one_line_error(tmp_path, fault_ser
     assert "Traceback" not in err
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "not JSON" in err
+
+
+class Paging:
+    """A kube API whose every list answer is one node and a continue token (`same`: always the
+    same one, else a new one each page), each page after `pause` seconds."""
+
+    def __init__(self, same: bool, pause: float = 0.0) -> None:
+        self.same, self.pause, self.pages = same, pause, 0
+
+    def __call__(self, ex: Exchange) -> None:
+        self.pages += 1
+        if ex.server.stopping.wait(self.pause):
+            return
+        token = "again" if self.same else f"page-{self.pages}"
+        items = [node("n1", "pool1")]
+        body = {"kind": "List", "metadata": {"continue": token}, "items": items}
+        ex.send(200, json.dumps(body).encode())
+
+
+def test_a_repeated_continue_token_is_a_one_line_error(tmp_path, fault_server, tls_files):
+    api = fault_server(Paging(same=True), tls=tls_files)
+    code, err, _ = kube_check(tmp_path, api.url, tls_files.ca_file.read_bytes())
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "repeated its continue token" in err
+    assert api.behaviour.pages <= 3
+
+
+def test_endless_paging_ends_a_snapshot_by_its_deadline(tmp_path, fault_server, tls_files):
+    from kube_fake import write_kubeconfig
+
+    api = fault_server(Paging(same=False, pause=0.05), tls=tls_files)
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", api.url, tls_files.ca_file.read_bytes())
+    args = [sys.executable, "-m", "gate", "snapshot", "--kubeconfig", str(kubeconfig)]
+    args += ["-o", str(tmp_path / "state.yaml"), "--deadline", "3"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    started = time.monotonic()
+    done = subprocess.run(args, capture_output=True, env=env, timeout=60)
+    assert time.monotonic() - started < 3 + 3.0
+    assert done.returncode == 2, done.stderr.decode()
+    assert b"deadline" in done.stderr and b"Traceback" not in done.stderr

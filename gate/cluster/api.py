@@ -154,6 +154,8 @@ class LiveCluster:
         if "error" in done:
             raise done["error"]
         if "answer" not in done:
+            if self.ends_at is not None and time.monotonic() >= self.ends_at - 0.1:
+                raise TimeoutError("no complete answer before the run's deadline")
             raise TimeoutError(f"no complete answer within {timeout:.1f} s")
         return done["answer"]
 
@@ -213,6 +215,7 @@ class LiveCluster:
     def _list(self, path: str, resource: str, namespace: str | None = None) -> list[dict]:
         items: list[dict] = []
         token: str | None = None
+        seen: set[str] = set()
         for _ in range(10_000):  # pages; bounded
             query: list = [("limit", PAGE)] + ([("continue", token)] if token else [])
             page = self._get(path, ("list", resource, namespace), query)
@@ -222,6 +225,13 @@ class LiveCluster:
             token = (page.get("metadata") or {}).get("continue")
             if not token:
                 break
+            if not isinstance(token, str) or token in seen:
+                # An API server never hands out a continue token twice: this one would
+                # page for ever.
+                raise ClusterError(
+                    f"the kube API at {self.host} repeated its continue token listing {resource}"
+                )
+            seen.add(token)
         return items
 
     # ---- ClusterView -----------------------------------------------------------------------
