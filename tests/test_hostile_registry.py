@@ -926,3 +926,17 @@ def test_endless_paging_ends_a_snapshot_by_its_deadline(tmp_path, fault_server, 
     assert time.monotonic() - started < 3 + 3.0
     assert done.returncode == 2, done.stderr.decode()
     assert b"deadline" in done.stderr and b"Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("status", [401, 403, 500])
+def test_a_kube_api_echoing_its_bearer_token_has_it_scrubbed(
+    tmp_path, fault_server, tls_files, status
+):
+    def echo(ex: Exchange) -> None:
+        message = f"denied for {ex.headers.get('authorization')}"
+        ex.send(status, json.dumps({"kind": "Status", "message": message}).encode())
+
+    api = fault_server(echo, tls=tls_files)
+    code, err, _ = kube_check(tmp_path, api.url, tls_files.ca_file.read_bytes())
+    assert code == 2 and "denied for ***" in err, err
+    assert "fake-kube-token" not in err

@@ -181,7 +181,7 @@ class LiveCluster:
         if status == 404:
             return None
         if status >= 300:
-            message = _status_message(body) or f"{status}"
+            message = self._scrub(_status_message(body)) or f"{status}"
             if status == 403:
                 raise ClusterForbidden(verb, resource, namespace, message)
             if status == 401:
@@ -197,6 +197,26 @@ class LiveCluster:
                 f"the kube API at {self.host} sent an answer that is not JSON to {verb} {resource}"
             )
         return data
+
+    def _scrub(self, text: str) -> str:
+        """`text` without the credentials pullgate sent the API server (bearer or exec plugin
+        token, basic password), which a proxy or server may echo in its message."""
+        import base64
+
+        from gate.registry.protocol import Secrets
+
+        if not text:
+            return text
+        conf = self._client.configuration
+        secrets = Secrets()
+        for value in (conf.api_key or {}).values():
+            if isinstance(value, str):
+                secrets.add(value, value.split(" ", 1)[-1])
+        user, password = conf.username, conf.password
+        if password:
+            pair = f"{user or ''}:{password}"
+            secrets.add(password, pair, base64.b64encode(pair.encode()).decode())
+        return secrets.scrub(text)
 
     def _cached(self, key: tuple, fetch: Callable[[], T]) -> T:
         with self._lock:
