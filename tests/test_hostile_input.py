@@ -13,8 +13,10 @@ import json
 import os
 import re
 import resource
+import stat
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -524,6 +526,52 @@ def test_report_file_that_is_a_symlink_is_replaced_not_written_through(tmp_path)
     assert victim.read_text() == "keep me\n"
     assert not (tmp_path / "pullgate.sarif").is_symlink()
     assert json.loads((tmp_path / "pullgate.sarif").read_text())["version"] == "2.1.0"
+
+
+def test_a_report_to_dev_null_leaves_dev_null_a_device(tmp_path):
+    run = check(write(tmp_path, pod()), "--format", "json", "-o", os.devnull)
+    assert run.exit_code in (0, 1), run
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+def test_a_report_to_a_link_to_this_process_stdout_is_printed_and_the_link_kept(tmp_path):
+    link = tmp_path / "stdout"
+    link.symlink_to("/proc/self/fd/1")  # what /dev/stdout is
+    run = check(write(tmp_path, pod()), "--format", "json", "-o", str(link))
+    assert run.exit_code in (0, 1), run
+    assert link.is_symlink()
+    assert run.stdout.startswith("{") and '"pullgate"' in run.stdout
+
+
+def test_a_report_to_a_named_pipe_is_written_into_it(tmp_path):
+    fifo = tmp_path / "report.pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    time.sleep(0.2)  # the reader opens the pipe first
+    run = check(write(tmp_path, pod()), "--format", "json", "-o", str(fifo))
+    reader.join(10)
+    assert run.exit_code in (0, 1), run
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert json.loads(received[0])["pullgate"]
+
+
+def test_a_report_to_a_named_pipe_nobody_reads_is_a_one_line_error(tmp_path):
+    fifo = tmp_path / "report.pipe"
+    os.mkfifo(fifo)
+    run = check(write(tmp_path, pod()), "--format", "json", "-o", str(fifo))
+    assert run.exit_code == 2
+    assert run.stderr == f"pullgate: {fifo}: cannot write json report: no reader\n"
+
+
+def test_a_report_is_never_written_through_a_link_to_a_device(tmp_path):
+    link = tmp_path / "pullgate.sarif"
+    link.symlink_to("/dev/zero")
+    run = check(write(tmp_path, pod()), "--format", f"sarif={link}")
+    assert run.exit_code == 2
+    assert "a link to a device" in run.stderr
+    assert link.is_symlink()
 
 
 def test_error_never_quotes_a_file_outside_the_tree(tmp_path):
