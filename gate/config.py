@@ -48,6 +48,14 @@ def _positive_int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
+MAX_CONCURRENCY = 256  # as --concurrency: a repository's file cannot start 100,000 threads
+
+
+def _concurrency(value: object) -> int | None:
+    number = _positive_int(value)
+    return number if number is not None and number <= MAX_CONCURRENCY else None
+
+
 def _seconds(value: object) -> float | None:
     """A finite positive number of seconds (no `.inf`, no `.nan`), at most a day."""
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -92,7 +100,7 @@ _KEYS = {
         "a list of loopback registries (localhost, 127.0.0.1, [::1], with :PORT); name others"
         " with --insecure-registry on the command line",
     ),
-    "concurrency": ("concurrency", _positive_int, "a positive integer"),
+    "concurrency": ("concurrency", _concurrency, f"an integer from 1 to {MAX_CONCURRENCY}"),
     "timeout": ("timeout", _seconds, f"a number of seconds, above 0 and at most {MAX_SECONDS}"),
     "deadline": ("deadline", _seconds, f"a number of seconds, above 0 and at most {MAX_SECONDS}"),
 }

@@ -505,6 +505,7 @@ def test_bad_flag_value_is_one_line_exit_2(tmp_path, flag, value):
         ("ca-file: ca.pem\n", 1),
         ("docker-config: creds.json\n", 1),
         ("insecure-registries: [registry.corp.example]\n", 1),
+        ("concurrency: 100000\n", 1),
     ],
 )
 def test_bad_config_value_is_one_line_with_file_and_line(tmp_path, config, line):

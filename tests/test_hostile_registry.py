@@ -437,6 +437,19 @@ def test_deeply_nested_token_answer_is_a_finding(tmp_path, fault_server):
     assert "sent no token" in run.only()["signature"]
 
 
+@pytest.mark.parametrize(
+    "token", ['"t\u00f6ken-SECRET"', '"tok\\u0000-SECRET"', '"\u202etok-SECRET"', "123"]
+)
+def test_a_token_that_cannot_be_sent_is_never_quoted(tmp_path, fault_server, token):
+    server = fault_server(TokenRealm(b'{"token": ' + token.encode() + b"}"))
+    run = check(tmp_path, [f"{server.host}/app/web:1.0"], *insecure(server.host))
+    finding = run.only()
+    assert finding["cause"] == "registry-error"
+    assert "sent no token" in finding["signature"]
+    assert "SECRET" not in run.output
+    assert "its token is not a printable ASCII string" in finding["evidence"]
+
+
 @pytest.mark.parametrize("expires_in", [b"1" + b"0" * 400, b"1e400", b"-1", b"true", b'"60"'])
 def test_any_token_lifetime_is_read(tmp_path, fault_server, expires_in):
     server = fault_server(TokenRealm(b'{"token": "tok", "expires_in": ' + expires_in + b"}"))
