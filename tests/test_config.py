@@ -25,7 +25,7 @@ def test_unknown_key_is_an_error_with_its_line(tmp_path):
 
 
 def test_wrong_type_is_an_error_with_its_line(tmp_path):
-    with pytest.raises(ConfigError, match=r":1: concurrency must be a positive integer"):
+    with pytest.raises(ConfigError, match=r":1: concurrency must be an integer from 1 to 256"):
         load_config(write(tmp_path, "concurrency: many\n"))
 
 
