@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import re
 import stat
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -615,13 +617,77 @@ def _named_inputs(paths: Sequence[str]) -> str:
     return ", ".join("stdin" if path == "-" else path for path in paths)
 
 
+_SYSTEM_DIRS = ("/dev", "/proc", "/sys")
+
+
+def _is_stream(path: str, what: str) -> bool:
+    """Whether `path` is a stream to write into where it is (a named pipe, a character device
+    such as /dev/null or a terminal, /dev/stdout, anything under /dev or /proc) rather than a
+    file to replace: replacing /dev/null or /dev/stdout with a regular file breaks the whole
+    machine. A block device or socket is refused, and so is a link to a device other than
+    /dev/null (a committed link to /dev/mem is not written)."""
+    parent = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    system = any(parent == d or parent.startswith(d + "/") for d in _SYSTEM_DIRS)
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return system
+    if stat.S_ISLNK(st.st_mode):
+        target = os.path.join(os.path.dirname(path), os.readlink(path))
+        if system or target.startswith("/proc/"):
+            return True  # /dev/stdout, /dev/fd/1: this process's own stream
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False  # a dangling link is replaced
+        if stat.S_ISCHR(st.st_mode) and st.st_rdev != os.stat(os.devnull).st_rdev:
+            raise UsageProblem(f"{path}: cannot write {what}: a link to a device")
+    if stat.S_ISBLK(st.st_mode) or stat.S_ISSOCK(st.st_mode):
+        raise UsageProblem(f"{path}: cannot write {what}: not a file")
+    return system or stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode)
+
+
+def _is_own_stdout(path: str) -> bool:
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(sys.stdout.fileno()))
+    except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is an OSError
+        return False
+
+
+def _write_stream(path: str, text: str, what: str) -> None:
+    """Append to a stream; a named pipe nobody reads is an error, not a wait for ever."""
+    import fcntl
+
+    if _is_own_stdout(path):  # one file position for everything printed there
+        click.echo(text, nl=False)
+        return
+    sys.stdout.flush()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK)
+    except OSError as exc:
+        reason = "no reader" if exc.errno == errno.ENXIO else exc.strerror
+        raise UsageProblem(f"{path}: cannot write {what}: {reason}") from None
+    st = os.fstat(fd)
+    harmless = os.isatty(fd) or st.st_rdev == os.stat(os.devnull).st_rdev
+    if stat.S_ISBLK(st.st_mode) or (stat.S_ISCHR(st.st_mode) and not harmless):  # /dev/mem
+        os.close(fd)
+        raise UsageProblem(f"{path}: cannot write {what}: a device, not a file")
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise UsageProblem(f"{path}: cannot write {what}: {exc.strerror}") from None
+
+
 def _write_file(path: str, text: str, what: str) -> None:
     """Write a report or snapshot beside `path` and rename it into place: a symbolic link at
-    `path` (a committed `pullgate.sarif` pointing elsewhere) is replaced, never written through."""
+    `path` (a committed `pullgate.sarif` pointing elsewhere) is replaced, never written through.
+    A stream (/dev/null, /dev/stdout, a named pipe) is written into, never replaced."""
     if os.path.isdir(path) and not os.path.islink(path):
         raise UsageProblem(f"{path}: cannot write {what}: a directory")
-    if _is_special(path):
-        _write_through(path, text, what)
+    if _is_stream(path, what):
+        _write_stream(path, text, what)
         return
     import tempfile
 
@@ -639,36 +705,6 @@ def _write_file(path: str, text: str, what: str) -> None:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
-    except OSError as exc:
-        raise UsageProblem(f"{path}: cannot write {what}: {exc.strerror}") from None
-
-
-def _is_special(path: str) -> bool:
-    """Written through, never replaced by a renamed file: what lies under /dev or /proc
-    (/dev/null, /dev/stderr, /dev/fd/N), a named pipe, a socket or a device."""
-    if os.path.abspath(path).startswith(("/dev/", "/proc/")):
-        return True
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return False
-    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
-
-
-def _write_through(path: str, text: str, what: str) -> None:
-    try:  # non-blocking open: a named pipe nobody reads is an error, not a hang
-        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_TRUNC)
-    except OSError as exc:
-        raise UsageProblem(f"{path}: cannot write {what}: {exc.strerror}") from None
-    mode = os.fstat(fd).st_mode
-    harmless = os.isatty(fd) or os.path.realpath(path) == "/dev/null"
-    if stat.S_ISBLK(mode) or (stat.S_ISCHR(mode) and not harmless):  # a disk, /dev/mem
-        os.close(fd)
-        raise UsageProblem(f"{path}: cannot write {what}: a device, not a file")
-    try:
-        os.set_blocking(fd, True)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
     except OSError as exc:
         raise UsageProblem(f"{path}: cannot write {what}: {exc.strerror}") from None
 
@@ -695,8 +731,19 @@ def _write_through(path: str, text: str, what: str) -> None:
     show_default=True,
     help="Seconds per kube API request.",
 )
+@click.option(
+    "--deadline",
+    type=Seconds(1),
+    default=DEFAULT_DEADLINE,
+    show_default=True,
+    help="Seconds for the whole snapshot.",
+)
 def snapshot_command(
-    kubeconfig: str | None, kube_context: str | None, output: str | None, timeout: float
+    kubeconfig: str | None,
+    kube_context: str | None,
+    output: str | None,
+    timeout: float,
+    deadline: float,
 ) -> None:
     """Write the cluster state `check --cluster-state` reads, without any secret values.
 
@@ -707,7 +754,8 @@ def snapshot_command(
     from gate.cluster.state import ClusterError
 
     try:
-        cluster = LiveCluster(kubeconfig, kube_context, timeout=timeout)
+        ends_at = time.monotonic() + deadline
+        cluster = LiveCluster(kubeconfig, kube_context, timeout=timeout, ends_at=ends_at)
         try:
             state = cluster.snapshot()
         finally:

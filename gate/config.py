@@ -21,7 +21,7 @@ DEFAULT_NAME = ".pullgate.yaml"
 MAX_SECONDS = 86_400
 MAX_CONFIG_BYTES = 1024 * 1024
 MAX_CONFIG_DEPTH = 32  # the deepest real key (ignore -> rule -> field) is 3 levels down
-MAX_CONCURRENCY = 256  # as --concurrency
+MAX_CONCURRENCY = 256  # as --concurrency: a repository's file cannot start 100,000 threads
 
 
 class ConfigError(Exception):

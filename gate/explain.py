@@ -24,6 +24,8 @@ from functools import lru_cache
 import yaml
 
 from gate.causes import CATALOG, Cause, fill, match_text
+from gate.reports.safe import encode_json
+from gate.safe_text import clean_lines
 
 PULL_REASONS = ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName")
 # What an explanation says when it knows nothing more specific about who was refused.
@@ -1158,7 +1160,7 @@ def to_json(result: Explanation) -> str:
             for o in result.observations
         ],
     }
-    return json.dumps(document, indent=2) + "\n"
+    return encode_json(json.dumps(document, indent=2)) + "\n"
 
 
 def _where(f: Failure) -> str:
@@ -1210,4 +1212,4 @@ def to_text(result: Explanation) -> str:
             "  No Failed-to-pull event, pull status or runtime pull error was found. Paste the"
             " output of `kubectl describe pod NAME -n NAMESPACE` (it ends with the Events)."
         )
-    return "\n".join(lines) + "\n"
+    return clean_lines("\n".join(lines)) + "\n"

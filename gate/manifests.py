@@ -396,7 +396,7 @@ def _untab_json(text: str) -> str:
         return text
     try:
         json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # too deep for the parser: the YAML reader says so
         return text
     return text.replace("\t", " ")
 

@@ -42,6 +42,9 @@ class Edit:
 @dataclass
 class PinPlan:
     texts: dict[str, str] = field(default_factory=dict)  # file -> original text
+    # file -> (where it pointed, device, inode) when its text was read: checked again before
+    # writing, so a file swapped for a link (or edited) during the run is not written.
+    origins: dict[str, tuple[str, int, int]] = field(default_factory=dict)
     edits: dict[str, list[Edit]] = field(default_factory=dict)
     refused: list[tuple[ImageUse, str]] = field(default_factory=list)
     pinned_already: list[ImageUse] = field(default_factory=list)
@@ -95,6 +98,39 @@ def _read(file: str) -> str:
         raise PinError(str(exc)) from None
     except UnicodeDecodeError as exc:
         raise PinError(f"{file}: cannot read: {exc.reason}") from None
+
+
+def _identity(file: str) -> tuple[str, int, int]:
+    path = os.path.realpath(file)
+    st = os.stat(path)
+    return path, st.st_dev, st.st_ino
+
+
+def _remember(plan: PinPlan, file: str) -> None:
+    """Read `file` and where it points now, before the (possibly long) registry phase."""
+    try:
+        before = _identity(file)
+    except OSError as exc:
+        raise PinError(f"{file}: cannot read: {exc.strerror}") from None
+    plan.texts[file] = _read(file)
+    plan.origins[file] = before
+
+
+def _unchanged(plan: PinPlan, file: str) -> str | None:
+    """Why `file` may no longer be written (it points elsewhere, or its text changed), or None."""
+    origin = plan.origins.get(file)
+    if origin is None:
+        return None
+    try:
+        now = _identity(file)
+        text = _read(file)
+    except (OSError, PinError):
+        return "it can no longer be read"
+    if now != origin:
+        return f"it now points to {now[0]}" if now[0] != origin[0] else "it was replaced"
+    if text != plan.texts[file]:
+        return "its text changed"
+    return None
 
 
 def _scalars(text: str) -> dict[tuple[int, str], list[yaml.ScalarNode]]:
@@ -151,6 +187,9 @@ def plan_pins(paths: Sequence[str], options: CheckOptions, stdin: TextIO | None 
     else:
         bundle = read_bundle(paths)
     parsed = parse_uses(bundle.uses)
+    for use in bundle.uses:
+        if use.file not in plan.texts:
+            _remember(plan, use.file)
     refs: dict[ImageRef, bool] = {}
     for use in bundle.uses:
         ref = parsed.get(use.image)
@@ -177,8 +216,6 @@ def plan_pins(paths: Sequence[str], options: CheckOptions, stdin: TextIO | None 
         if not res.digest_from_bytes or not is_digest(res.digest):
             plan.refused.append((use, "its digest was not computed from the manifest read"))
             continue
-        if use.file not in plan.texts:
-            plan.texts[use.file] = _read(use.file)
         if use.file not in scalars:
             scalars[use.file] = _scalars(plan.texts[use.file])
         nodes = scalars[use.file].get((use.line, use.image), [])
@@ -212,6 +249,10 @@ def write_pins(plan: PinPlan) -> list[str]:
     for file in sorted(plan.edits):  # all refused before any is written: no half-pinned tree
         _check_writable(file)
     written = []
+    for file in sorted(plan.edits):  # all checked before any is written
+        changed = _unchanged(plan, file)
+        if changed:
+            raise PinError(f"{file}: changed while pullgate ran ({changed}); nothing written")
     for file in sorted(plan.edits):
         path = Path(os.path.realpath(file))
         text = plan.new_text(file)

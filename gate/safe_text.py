@@ -36,3 +36,9 @@ def clean(text: str) -> str:
     text = _UNSAFE.sub(_escape_char, text)
     text = LOG_COMMAND.sub(lambda m: m.group()[:-1] + "\\[", text)
     return _LEADING_COMMAND.sub(r"\1\\:", text)
+
+
+def clean_lines(text: str) -> str:
+    """`clean` for each line of a whole output (line breaks kept): for outputs that quote what
+    they read throughout, such as `explain`'s, where the runtime's words come from a registry."""
+    return "\n".join(clean(line) for line in text.split("\n"))

@@ -254,7 +254,9 @@ def test_redirect_to_another_host_drops_credentials(tmp_path, fault_server, htpa
     server = fault_server("redirect-other-host", upstream=htpasswd_registry)
     user, password = next(iter(HTPASSWD_USERS.items()))
     config = docker_config(tmp_path, server.host, user, password)
-    result = check(tmp_path, [f"{server.host}/team/api:1"], server.host, "--docker-config", config)
+    other = server.behaviour.other.host  # named insecure too, so its plain-HTTP words are quoted
+    extra = ["--docker-config", config, "--insecure-registry", other]
+    result = check(tmp_path, [f"{server.host}/team/api:1"], server.host, *extra)
     # The credential was used where it belongs ...
     assert any("authorization" in r.headers for r in manifest_requests(server))
     # ... and never reached the other host, which, without it, is refused by the registry.
@@ -301,7 +303,9 @@ def test_token_server_answering_garbage_is_registry_error_quoting_it(
 ):
     issuer = fault_server("garbage")
     registry = registry_with_realm(make_registry, tmp_path, f"{issuer.url}/token")
-    result = check(tmp_path, [f"{registry.host}/private/app:1"], registry.host)
+    # A plain-HTTP realm's words are quoted only when its address is named insecure.
+    extra = ["--insecure-registry", issuer.host]
+    result = check(tmp_path, [f"{registry.host}/private/app:1"], registry.host, *extra)
     finding = result.only()
     assert finding["cause"] == "registry-error"
     assert "sent no token" in finding["signature"]
@@ -312,7 +316,9 @@ def test_token_server_answering_garbage_is_registry_error_quoting_it(
 def test_token_server_failing_with_500_is_registry_error(tmp_path, make_registry, fault_server):
     issuer = fault_server("500")
     registry = registry_with_realm(make_registry, tmp_path, f"{issuer.url}/token")
-    result = check(tmp_path, [f"{registry.host}/private/app:1"], registry.host)
+    # A plain-HTTP realm's words are quoted only when its address is named insecure.
+    extra = ["--insecure-registry", issuer.host]
+    result = check(tmp_path, [f"{registry.host}/private/app:1"], registry.host, *extra)
     finding = result.only()
     assert finding["cause"] == "registry-error"
     assert finding["evidence"] == f"500 from {issuer.host}: UNKNOWN: unknown error"

@@ -8,12 +8,15 @@ The walker's own unit tests are in test_manifests.py; these are the end-to-end g
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
 import resource
+import stat
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,6 +164,39 @@ def test_deep_flow_nesting_is_a_one_line_error(tmp_path, opener, closer):
     run = check(path)
     assert_input_error(run, path, 1, "nesting deeper than")
     assert run.seconds < 10
+
+
+def test_deep_json_nesting_indented_with_a_tab_is_a_one_line_error(tmp_path):
+    depth = 100_000
+    path = write(tmp_path, "[\t" + "[" * depth + "]" * depth + "]\n", name="app.json")
+    run = check(path)
+    assert_input_error(run, path, 1, "nesting deeper than")
+
+
+def test_a_pull_secret_nested_too_deeply_is_a_finding_not_a_crash(tmp_path):
+    nested = base64.b64encode(b"[" * 100_000).decode()
+    items = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}},
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": "default", "namespace": "default"},
+            "imagePullSecrets": [{"name": "pull"}],
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/dockerconfigjson",
+            "metadata": {"name": "pull", "namespace": "default"},
+            "data": {".dockerconfigjson": nested},
+        },
+    ]
+    state = write(
+        tmp_path, json.dumps({"apiVersion": "v1", "kind": "List", "items": items}), "s.json"
+    )
+    run = check(write(tmp_path, pod()), "--cluster-state", str(state), "--format", "json")
+    assert run.exit_code == 1, run
+    assert "not valid JSON" in run.stdout
 
 
 def test_deep_block_nesting_is_a_one_line_error(tmp_path):
@@ -472,6 +508,7 @@ def test_bad_flag_value_is_one_line_exit_2(tmp_path, flag, value):
         ("ca-file: ca.pem\n", 1),
         ("docker-config: creds.json\n", 1),
         ("insecure-registries: [registry.corp.example]\n", 1),
+        ("concurrency: 100000\n", 1),
     ],
 )
 def test_bad_config_value_is_one_line_with_file_and_line(tmp_path, config, line):
@@ -493,6 +530,52 @@ def test_report_file_that_is_a_symlink_is_replaced_not_written_through(tmp_path)
     assert victim.read_text() == "keep me\n"
     assert not (tmp_path / "pullgate.sarif").is_symlink()
     assert json.loads((tmp_path / "pullgate.sarif").read_text())["version"] == "2.1.0"
+
+
+def test_a_report_to_dev_null_leaves_dev_null_a_device(tmp_path):
+    run = check(write(tmp_path, pod()), "--format", "json", "-o", os.devnull)
+    assert run.exit_code in (0, 1), run
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+def test_a_report_to_a_link_to_this_process_stdout_is_printed_and_the_link_kept(tmp_path):
+    link = tmp_path / "stdout"
+    link.symlink_to("/proc/self/fd/1")  # what /dev/stdout is
+    run = check(write(tmp_path, pod()), "--format", "json", "-o", str(link))
+    assert run.exit_code in (0, 1), run
+    assert link.is_symlink()
+    assert run.stdout.startswith("{") and '"pullgate"' in run.stdout
+
+
+def test_a_report_to_a_named_pipe_is_written_into_it(tmp_path):
+    fifo = tmp_path / "report.pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    time.sleep(0.2)  # the reader opens the pipe first
+    run = check(write(tmp_path, pod()), "--format", "json", "-o", str(fifo))
+    reader.join(10)
+    assert run.exit_code in (0, 1), run
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert json.loads(received[0])["pullgate"]
+
+
+def test_a_report_to_a_named_pipe_nobody_reads_is_a_one_line_error(tmp_path):
+    fifo = tmp_path / "report.pipe"
+    os.mkfifo(fifo)
+    run = check(write(tmp_path, pod()), "--format", "json", "-o", str(fifo))
+    assert run.exit_code == 2
+    assert run.stderr == f"pullgate: {fifo}: cannot write json report: no reader\n"
+
+
+def test_a_report_is_never_written_through_a_link_to_a_device(tmp_path):
+    link = tmp_path / "pullgate.sarif"
+    link.symlink_to("/dev/zero")
+    run = check(write(tmp_path, pod()), "--format", f"sarif={link}")
+    assert run.exit_code == 2
+    assert "a link to a device" in run.stderr
+    assert link.is_symlink()
 
 
 def test_error_never_quotes_a_file_outside_the_tree(tmp_path):
@@ -577,6 +660,21 @@ def test_explain_refuses_a_device():
     run = pullgate("explain", "/dev/zero")
     assert run.exit_code == 2
     assert run.stderr == "pullgate: /dev/zero: cannot read: a device, not a file\n"
+
+
+HOSTILE_EVENT = (
+    'Failed to pull image "r.example.com/a:1": rpc error: code = Unknown desc = 401 Unauthorized:'
+    " ##vso[task.complete result=Succeeded;]done ##[error]x \x1b[2J\x07 \u202e\n::error::INJ\n"
+)
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_explain_never_prints_a_ci_log_command_it_read(fmt):
+    run = pullgate("explain", "--format", fmt, stdin=HOSTILE_EVENT.encode())
+    assert run.exit_code == 1, run
+    assert "##vso[" not in run.stdout and "##[" not in run.stdout
+    assert not any(line.lstrip().startswith("::") for line in run.stdout.splitlines())
+    assert not re.search("[\x00\x1b\u202e]", run.stdout)
 
 
 @pytest.mark.parametrize("value", ["a b", "host/path", "x\n::warning::y", ""])

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from fault_server import IMITATED_DIGEST, IMITATED_MANIFEST, MANIFEST_TYPE, Exchange
+from fault_server import IMITATED_DIGEST, IMITATED_MANIFEST, MANIFEST_TYPE, Exchange, error_body
 from kube_fake import namespace, node, pull_secret, service_account
 
 from gate.cli import main
@@ -437,6 +437,26 @@ def test_deeply_nested_token_answer_is_a_finding(tmp_path, fault_server):
     assert "sent no token" in run.only()["signature"]
 
 
+@pytest.mark.parametrize(
+    "token", ['"t\u00f6ken-SECRET"', '"tok\\u0000-SECRET"', '"\u202etok-SECRET"', "123"]
+)
+def test_a_token_that_cannot_be_sent_is_never_quoted(tmp_path, fault_server, token):
+    server = fault_server(TokenRealm(b'{"token": ' + token.encode() + b"}"))
+    run = check(tmp_path, [f"{server.host}/app/web:1.0"], *insecure(server.host))
+    finding = run.only()
+    assert finding["cause"] == "registry-error"
+    assert "sent no token" in finding["signature"]
+    assert "SECRET" not in run.output
+    assert "its token is not a printable ASCII string" in finding["evidence"]
+
+
+@pytest.mark.parametrize("expires_in", [b"1" + b"0" * 400, b"1e400", b"-1", b"true", b'"60"'])
+def test_any_token_lifetime_is_read(tmp_path, fault_server, expires_in):
+    server = fault_server(TokenRealm(b'{"token": "tok", "expires_in": ' + expires_in + b"}"))
+    run = check(tmp_path, [f"{server.host}/app/web:1.0"], *insecure(server.host))
+    assert run.exit_code == 0, run.report
+
+
 def test_deeply_nested_config_blob_is_a_finding(tmp_path, fault_server):
     config_digest = "sha256:" + hashlib.sha256(NESTED).hexdigest()
     manifest = json.dumps(
@@ -493,6 +513,68 @@ def test_an_index_variant_that_is_not_an_ascii_number_is_no_crash(tmp_path, faul
         "linux/arm/v7",
     )
     assert run.only()["cause"] == "platform-mismatch"
+
+
+GOOD_DIGEST = "sha256:" + "a" * 64
+
+
+def arm64_index(**entry_fields: object) -> bytes:
+    entry = {
+        "mediaType": MANIFEST_TYPE,
+        "digest": GOOD_DIGEST,
+        "size": 100,
+        "platform": {"os": "linux", "architecture": "arm64"},
+        **entry_fields,
+    }
+    return json.dumps({"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": [entry]}).encode()
+
+
+@pytest.mark.parametrize(
+    "digest",
+    ["SHA256:" + "A" * 64, "sha256:" + "A" * 64, "sha256:", "md5:abc", "sha256:" + "a" * 63],
+)
+def test_an_index_entry_with_a_malformed_digest_is_a_registry_error(tmp_path, fault_server, digest):
+    server = fault_server(Answering(arm64_index(digest=digest), content_type=INDEX_TYPE))
+    image = f"{server.host}/app/web:1.0"
+    run = check(tmp_path, [image], *insecure(server.host), "--platform", "linux/arm64")
+    assert run.only()["cause"] == "registry-error"
+    assert "not a valid digest" in run.only()["evidence"]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"size": -5},
+        {"size": "100"},
+        {"mediaType": [MANIFEST_TYPE]},
+        {"platform": "linux/arm64"},
+        {"platform": {"os": ["linux"], "architecture": "arm64"}},
+        {"platform": {"os": "linux", "architecture": "arm64", "variant": 8}},
+        {"annotations": {"a": 1}},
+    ],
+)
+def test_an_index_entry_of_the_wrong_shape_is_a_registry_error(tmp_path, fault_server, fields):
+    server = fault_server(Answering(arm64_index(**fields), content_type=INDEX_TYPE))
+    image = f"{server.host}/app/web:1.0"
+    run = check(tmp_path, [image], *insecure(server.host), "--platform", "linux/arm64")
+    assert run.only()["cause"] == "registry-error"
+
+
+def test_a_manifest_whose_media_type_is_not_a_string_is_a_registry_error(tmp_path, fault_server):
+    manifest = json.loads(IMITATED_MANIFEST)
+    manifest["mediaType"] = [MANIFEST_TYPE]
+    server = fault_server(Answering(json.dumps(manifest).encode()))
+    run = check(tmp_path, [f"{server.host}/app/web:1.0"], *insecure(server.host))
+    assert run.only()["cause"] == "registry-error"
+    assert "mediaType" in run.only()["evidence"]
+
+
+def test_a_manifest_with_a_negative_layer_size_is_a_registry_error(tmp_path, fault_server):
+    manifest = json.loads(IMITATED_MANIFEST)
+    manifest["layers"] = [{"mediaType": "x", "digest": GOOD_DIGEST, "size": -1}]
+    server = fault_server(Answering(json.dumps(manifest).encode()))
+    run = check(tmp_path, [f"{server.host}/app/web:1.0"], *insecure(server.host))
+    assert run.only()["cause"] == "registry-error"
 
 
 @pytest.mark.parametrize("fmt", ["text", "json", "markdown", "sarif", "junit", "github", "azure"])
@@ -604,6 +686,45 @@ def test_pin_writes_the_digest_of_the_bytes_read(tmp_path, fault_server):
     assert f"app/web:1.0@{IMITATED_DIGEST}" in text, result.output
 
 
+class SwapsForLink:
+    """Answers the manifest, but first replaces the manifest file with a link to `victim`
+    (another process editing the tree while pullgate waits on the registry)."""
+
+    def __init__(self, manifest: Path, victim: Path) -> None:
+        self.manifest, self.victim = manifest, victim
+
+    def __call__(self, ex: Exchange) -> None:
+        if ex.is_manifest and not self.manifest.is_symlink():
+            self.victim.write_text(self.manifest.read_text())
+            self.manifest.unlink()
+            self.manifest.symlink_to(self.victim)
+        Answering(IMITATED_MANIFEST)(ex)
+
+
+def test_pin_write_refuses_a_file_swapped_for_a_link_during_the_run(tmp_path, fault_server):
+    victim = tmp_path / "outside" / "victim.yaml"
+    victim.parent.mkdir()
+    manifest = tmp_path / "pod.yaml"
+    server = fault_server(SwapsForLink(manifest, victim))
+    result, _ = pin(tmp_path, server, "--write")
+    assert result.exit_code == 2, result.output
+    assert "changed while pullgate ran" in result.output
+    assert "@" not in victim.read_text()
+
+
+def test_pin_write_refuses_a_file_edited_during_the_run(tmp_path, fault_server):
+    manifest = tmp_path / "pod.yaml"
+
+    def edits(ex: Exchange) -> None:
+        if ex.is_manifest:
+            manifest.write_text(manifest.read_text() + "# edited\n")
+        Answering(IMITATED_MANIFEST)(ex)
+
+    result, text = pin(tmp_path, fault_server(edits), "--write")
+    assert result.exit_code == 2, result.output
+    assert "@" not in text
+
+
 # --- 15. no credentials over plain HTTP unless named ---------------------------------------------
 
 
@@ -635,6 +756,41 @@ def test_a_plain_http_realm_on_another_port_of_the_registry_host_gets_no_credent
     check(tmp_path, [f"{server.host}/app/web:1.0"], "--ca-file", str(tls_files.ca_file), *config)
     assert realm.requests, "pullgate never asked the realm"
     assert not any("authorization" in r.headers for r in realm.requests)
+
+
+INTERNAL_PAGE = error_body("DENIED", "AccessKeyId AKIAINTERNAL SecretAccessKey internal-secret")
+
+
+def test_a_plain_http_realm_not_named_insecure_has_its_words_withheld(tmp_path, fault_server):
+    internal = fault_server(lambda ex: ex.send(500, INTERNAL_PAGE))
+    registry = fault_server(TokenRealm(b"", realm=f"{internal.url}/latest/meta-data"))
+    run = check(tmp_path, [f"{registry.host}/app/web:1.0"], *insecure(registry.host))
+    finding = run.only()
+    assert finding["cause"] == "registry-error"
+    assert "internal-secret" not in run.output and "AKIAINTERNAL" not in run.output
+    assert "not quoted" in finding["evidence"]
+
+
+def test_a_redirect_to_plain_http_not_named_insecure_has_its_words_withheld(tmp_path, fault_server):
+    internal = fault_server(lambda ex: ex.send(403, INTERNAL_PAGE))
+
+    def redirect(ex: Exchange) -> None:
+        ex.send(
+            307, b"", {"Location": f"{internal.url}/latest"}
+        ) if ex.is_manifest else ex.serve_ok(None)
+
+    registry = fault_server(redirect)
+    run = check(tmp_path, [f"{registry.host}/app/web:1.0"], *insecure(registry.host))
+    assert run.errors, run.report
+    assert "internal-secret" not in run.output and "AKIAINTERNAL" not in run.output
+
+
+def test_a_plain_http_realm_named_insecure_has_its_words_quoted(tmp_path, fault_server):
+    internal = fault_server(lambda ex: ex.send(500, error_body("BROKEN", "token store offline")))
+    registry = fault_server(TokenRealm(b"", realm=f"{internal.url}/token"))
+    image = f"{registry.host}/app/web:1.0"
+    run = check(tmp_path, [image], *insecure(registry.host, internal.host))
+    assert "token store offline" in run.only()["evidence"]
 
 
 def test_a_plain_http_realm_named_insecure_with_its_port_gets_credentials(
@@ -710,3 +866,90 @@ def test_a_one_byte_per_second_kube_api_ends_the_run_by_its_deadline(
     assert b"Traceback" not in done.stderr
     assert done.returncode == 2, done.stderr.decode()  # the cluster could not be read: one line
     assert len(done.stderr.decode().strip().splitlines()) == 1
+
+
+def kube_check(tmp_path: Path, api_url: str, ca: bytes, *extra: str) -> tuple[int, str, int]:
+    """`pullgate check --kubeconfig` as a child: exit code, stderr and peak RSS in bytes."""
+    from kube_fake import write_kubeconfig
+
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", api_url, ca)
+    args = [sys.executable, "-c", RSS_WRAPPER, sys.executable, "-m", "gate", "check"]
+    args += [str(write_pod(tmp_path, ["nginx:1.27"])), "--kubeconfig", str(kubeconfig), *extra]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(args, capture_output=True, env=env, timeout=60)
+    err = done.stderr.decode()
+    peak = int(err.rsplit("maxrss=", 1)[1].split()[0]) * 1024
+    return done.returncode, err.rsplit("maxrss=", 1)[0], peak
+
+
+def test_an_endless_kube_api_answer_is_capped_while_it_streams(tmp_path, fault_server, tls_files):
+    endless = EndlessToken()
+    api = fault_server(endless, tls=tls_files)
+    code, err, peak = kube_check(tmp_path, api.url, tls_files.ca_file.read_bytes())
+    assert "Traceback" not in err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "MiB" in err
+    assert peak < 400 * 1024 * 1024
+    assert endless.sent < 256 * 1024 * 1024
+
+
+def test_a_deeply_nested_kube_api_answer_is_a_one_line_error(tmp_path, fault_server, tls_files):
+    api = fault_server(lambda ex: ex.send(200, b'{"items":' + NESTED + b"}"), tls=tls_files)
+    code, err, _ = kube_check(tmp_path, api.url, tls_files.ca_file.read_bytes())
+    assert "Traceback" not in err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "not JSON" in err
+
+
+class Paging:
+    """A kube API whose every list answer is one node and a continue token (`same`: always the
+    same one, else a new one each page), each page after `pause` seconds."""
+
+    def __init__(self, same: bool, pause: float = 0.0) -> None:
+        self.same, self.pause, self.pages = same, pause, 0
+
+    def __call__(self, ex: Exchange) -> None:
+        self.pages += 1
+        if ex.server.stopping.wait(self.pause):
+            return
+        token = "again" if self.same else f"page-{self.pages}"
+        items = [node("n1", "pool1")]
+        body = {"kind": "List", "metadata": {"continue": token}, "items": items}
+        ex.send(200, json.dumps(body).encode())
+
+
+def test_a_repeated_continue_token_is_a_one_line_error(tmp_path, fault_server, tls_files):
+    api = fault_server(Paging(same=True), tls=tls_files)
+    code, err, _ = kube_check(tmp_path, api.url, tls_files.ca_file.read_bytes())
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "repeated its continue token" in err
+    assert api.behaviour.pages <= 3
+
+
+def test_endless_paging_ends_a_snapshot_by_its_deadline(tmp_path, fault_server, tls_files):
+    from kube_fake import write_kubeconfig
+
+    api = fault_server(Paging(same=False, pause=0.05), tls=tls_files)
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", api.url, tls_files.ca_file.read_bytes())
+    args = [sys.executable, "-m", "gate", "snapshot", "--kubeconfig", str(kubeconfig)]
+    args += ["-o", str(tmp_path / "state.yaml"), "--deadline", "3"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    started = time.monotonic()
+    done = subprocess.run(args, capture_output=True, env=env, timeout=60)
+    assert time.monotonic() - started < 3 + 3.0
+    assert done.returncode == 2, done.stderr.decode()
+    assert b"deadline" in done.stderr and b"Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("status", [401, 403, 500])
+def test_a_kube_api_echoing_its_bearer_token_has_it_scrubbed(
+    tmp_path, fault_server, tls_files, status
+):
+    def echo(ex: Exchange) -> None:
+        message = f"denied for {ex.headers.get('authorization')}"
+        ex.send(status, json.dumps({"kind": "Status", "message": message}).encode())
+
+    api = fault_server(echo, tls=tls_files)
+    code, err, _ = kube_check(tmp_path, api.url, tls_files.ca_file.read_bytes())
+    assert code == 2 and "denied for ***" in err, err
+    assert "fake-kube-token" not in err

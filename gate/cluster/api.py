@@ -31,16 +31,44 @@ from gate.cluster.state import (
 
 T = TypeVar("T")
 PAGE = 500
+# A page of 500 nodes is a few MB; a hostile or broken API server sending an endless answer
+# stops here instead of filling memory (as every file pullgate reads stops at 64 MiB).
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+READ_CHUNK = 64 * 1024
 PREFETCH_WORKERS = 8
 _MISSING = object()
 
 
+def _load_json(body: bytes | str) -> object:
+    """JSON from the API server; nesting too deep for the parser is malformed, not a crash."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _read_capped(response: Any, limit: int = MAX_ANSWER_BYTES) -> bytes:
+    """The body of urllib3's unread response, decoded as it streams and capped by its decoded
+    size (a gzip bomb costs the cap, not its expansion)."""
+    from gate.registry.protocol import RegistryProblem
+    from gate.registry.transport import BodyTooLarge, CappedDecoder
+
+    try:
+        decoder = CappedDecoder(response.headers.get("content-encoding", ""), limit)
+        for chunk in response.stream(READ_CHUNK, decode_content=False):
+            decoder.feed(chunk)
+    except BodyTooLarge:
+        raise OSError(f"answer larger than {limit // (1024 * 1024)} MiB, not read") from None
+    except RegistryProblem as problem:
+        raise OSError(problem.detail) from None
+    finally:
+        response.release_conn()
+    return bytes(decoder.body)
+
+
 def _status_message(body: object) -> str:
     """The `message` of a Kubernetes `Status` answer."""
-    try:
-        data = json.loads(body) if isinstance(body, (str, bytes)) else None
-    except ValueError:
-        data = None
+    data = _load_json(body) if isinstance(body, (str, bytes)) else None
     if isinstance(data, dict) and isinstance(data.get("message"), str):
         return data["message"]
     return ""
@@ -119,8 +147,7 @@ class LiveCluster:
         def call() -> None:
             try:
                 response = self._client.call_api(*request, _request_timeout=(timeout, timeout))
-                response.read()
-                done["answer"] = (response.status, response.data)
+                done["answer"] = (response.status, _read_capped(response.response))
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
                 done["error"] = exc
 
@@ -130,6 +157,8 @@ class LiveCluster:
         if "error" in done:
             raise done["error"]
         if "answer" not in done:
+            if self.ends_at is not None and time.monotonic() >= self.ends_at - 0.1:
+                raise TimeoutError("no complete answer before the run's deadline")
             raise TimeoutError(f"no complete answer within {timeout:.1f} s")
         return done["answer"]
 
@@ -155,7 +184,7 @@ class LiveCluster:
         if status == 404:
             return None
         if status >= 300:
-            message = _status_message(body) or f"{status}"
+            message = self._scrub(_status_message(body)) or f"{status}"
             if status == 403:
                 raise ClusterForbidden(verb, resource, namespace, message)
             if status == 401:
@@ -165,15 +194,32 @@ class LiveCluster:
             raise ClusterError(
                 f"the kube API at {self.host} answered {status} to {verb} {resource}: {message}"
             )
-        try:
-            data = json.loads(body)
-        except ValueError:
-            data = None
+        data = _load_json(body)
         if not isinstance(data, dict):
             raise ClusterError(
                 f"the kube API at {self.host} sent an answer that is not JSON to {verb} {resource}"
             )
         return data
+
+    def _scrub(self, text: str) -> str:
+        """`text` without the credentials pullgate sent the API server (bearer or exec plugin
+        token, basic password), which a proxy or server may echo in its message."""
+        import base64
+
+        from gate.registry.protocol import Secrets
+
+        if not text:
+            return text
+        conf = self._client.configuration
+        secrets = Secrets()
+        for value in (conf.api_key or {}).values():
+            if isinstance(value, str):
+                secrets.add(value, value.split(" ", 1)[-1])
+        user, password = conf.username, conf.password
+        if password:
+            pair = f"{user or ''}:{password}"
+            secrets.add(password, pair, base64.b64encode(pair.encode()).decode())
+        return secrets.scrub(text)
 
     def _cached(self, key: tuple, fetch: Callable[[], T]) -> T:
         with self._lock:
@@ -192,6 +238,7 @@ class LiveCluster:
     def _list(self, path: str, resource: str, namespace: str | None = None) -> list[dict]:
         items: list[dict] = []
         token: str | None = None
+        seen: set[str] = set()
         for _ in range(10_000):  # pages; bounded
             query: list = [("limit", PAGE)] + ([("continue", token)] if token else [])
             page = self._get(path, ("list", resource, namespace), query)
@@ -201,6 +248,13 @@ class LiveCluster:
             token = (page.get("metadata") or {}).get("continue")
             if not token:
                 break
+            if not isinstance(token, str) or token in seen:
+                # An API server never hands out a continue token twice: this one would
+                # page for ever.
+                raise ClusterError(
+                    f"the kube API at {self.host} repeated its continue token listing {resource}"
+                )
+            seen.add(token)
         return items
 
     # ---- ClusterView -----------------------------------------------------------------------

@@ -24,6 +24,8 @@ import yaml
 from gate.causes import CATALOG, Cause
 from gate.explain import PULL_REASONS, describe_failure, explain_objects
 from gate.reference import ReferenceError, parse_reference
+from gate.reports.safe import encode_json
+from gate.safe_text import clean_lines
 
 PULLING_REASONS = ("ContainerCreating", "PodInitializing")
 # Causes a node or its network path can produce for a registry that works elsewhere; the others
@@ -575,7 +577,7 @@ def to_text(report: FleetReport) -> str:
             )
     if not report.groups and not report.pulling:
         lines.append("  No pod is failing to pull or pulling right now.")
-    return "\n".join(lines) + "\n"
+    return clean_lines("\n".join(lines)) + "\n"
 
 
 def to_json(report: FleetReport) -> str:
@@ -633,4 +635,4 @@ def to_json(report: FleetReport) -> str:
             for p in report.pulling
         ],
     }
-    return json.dumps(document, indent=2) + "\n"
+    return encode_json(json.dumps(document, indent=2)) + "\n"

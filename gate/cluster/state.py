@@ -237,7 +237,7 @@ def _registries(
         if mixed:
             return (), mixed, False
         auths = _auths(document, secret_type)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return (), f"{key} is not valid JSON: the kubelet fails every pull of the pod", True
     except ValueError as exc:
         return (), f"{key}: {exc}: the kubelet fails every pull of the pod", True
@@ -310,7 +310,7 @@ def _from_snapshot(base: dict, recorded: str) -> PullSecret:
             problem=str(data.get("problem") or ""),
             fatal=bool(data.get("fatal")),
         )
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return PullSecret(**base, problem=f"annotation {SNAPSHOT_ANNOTATION} is not valid JSON")
 
 

@@ -93,9 +93,15 @@ class Token:
         return time.monotonic() < self.expires_at - _EXPIRY_MARGIN_S
 
 
+# A run never outlives a day; a longer (or infinite, or 400-digit) lifetime means the same.
+_MAX_EXPIRES_S = 86400.0
+
+
 def token_lifetime(expires_in: object) -> float:
-    if isinstance(expires_in, (int, float)) and expires_in > 0:
-        return float(expires_in)
+    if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)):
+        return _DEFAULT_EXPIRES_S
+    if expires_in > 0:  # False for NaN
+        return min(expires_in, _MAX_EXPIRES_S) * 1.0
     return _DEFAULT_EXPIRES_S
 
 

@@ -123,6 +123,19 @@ def classify_transport_error(exc: Exception, host: str) -> RegistryProblem:
     return RegistryProblem("unreachable", text or type(exc).__name__, text)
 
 
+def _header_safe(value: str) -> bool:
+    """A value that can travel in an HTTP header as it is: printable ASCII."""
+    return value.isascii() and value.isprintable()
+
+
+def _token_answer_shape(data: object, answer: Answer) -> str:
+    """What was wrong with a token answer, without quoting a token it may hold."""
+    if isinstance(data, dict) and ("token" in data or "access_token" in data):
+        kind = type(data.get("token") or data.get("access_token")).__name__
+        return f"its token is not a printable ASCII string ({kind})"
+    return f"answer starts {answer.start()}"
+
+
 def _not_tls(problem: RegistryProblem) -> bool:
     """A TLS failure because the other side does not speak TLS at all."""
     return problem.cause == "tls" and "WRONG_VERSION_NUMBER" in problem.evidence
@@ -283,7 +296,9 @@ class RegistryClient:
         body = bytes(decoder.body[:limit])
         if not ok:
             body = self._scrub_bytes(body)
-        return Answer(resp.status_code, resp.headers, body, url)
+        parts = urlsplit(url)
+        quotable = self._may_carry_secrets(parts.scheme, parts.netloc)
+        return Answer(resp.status_code, resp.headers, body, url, quotable)
 
     def _scrub_bytes(self, body: bytes) -> bytes:
         text = body.decode("utf-8", "surrogateescape")
@@ -470,16 +485,17 @@ class RegistryClient:
                 f"{answer.status} from {realm_host}: {answer.error_text()}",
                 answer.status,
             )
+        data = None
         try:
             data = load_json(answer.body)
             value = data.get("token") or data.get("access_token")
         except (ValueError, AttributeError):
             value = None
-        if not isinstance(value, str) or not value or not value.isprintable():
+        if not isinstance(value, str) or not value or not _header_safe(value):
             raise RegistryProblem(
                 "registry-error",
                 f"token server {realm_host} sent no token (malformed answer)",
-                f"{answer.status} from {realm_host}: answer starts {answer.body[:60]!r}",
+                f"{answer.status} from {realm_host}: {_token_answer_shape(data, answer)}",
             )
         self.secrets.add(value)
         return Token(value, time.monotonic() + token_lifetime(data.get("expires_in")))

@@ -89,7 +89,9 @@ def _helper_credential(helper: str, server: str, source: str) -> Credential | No
         return None
     try:
         data = json.loads(done.stdout)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
+        return None
+    if not isinstance(data, dict):
         return None
     user, secret = data.get("Username", ""), data.get("Secret", "")
     if not secret:

@@ -58,9 +58,21 @@ class Answer:
     headers: Mapping[str, str]  # case-insensitive (httpx.Headers)
     body: bytes
     url: str
+    # False for a plain-HTTP answer from an address not named insecure: a realm or redirect
+    # target the registry chose, such as a cloud metadata service or an internal page, whose
+    # words must not reach a CI log.
+    quotable: bool = True
+
+    def start(self, size: int = 60) -> str:
+        """The body's first bytes, as evidence, when they may be quoted."""
+        if not self.quotable:
+            return "(not quoted: plain HTTP from an address not named insecure)"
+        return repr(self.body[:size])
 
     def error_text(self) -> str:
         """The registry's own words: the first error's code and message, else the body start."""
+        if not self.quotable:
+            return f"{_reason(self.status)} {self.start()}"
         try:
             data = load_json(self.body)
             first = data["errors"][0]

@@ -121,6 +121,69 @@ def _platform(data: object, clean: bool = True) -> Platform | None:
     return Platform(*(clean_text(v[:200]) for v in fields))
 
 
+# What Go's JSON decoding into the OCI types (containerd's) accepts per field: a value of another
+# type fails the whole document, and so the pull.
+_DESCRIPTOR_STRINGS = ("mediaType", "digest", "artifactType")
+_PLATFORM_STRINGS = ("os", "architecture", "variant", "os.version")
+
+
+def _wrong_type(value: object, kind: type) -> bool:
+    if value is None:
+        return False  # Go leaves the zero value
+    if kind is int:
+        return isinstance(value, bool) or not isinstance(value, int)
+    return not isinstance(value, kind)
+
+
+def _string_map_or_list_problem(value: object, name: str) -> str | None:
+    if value is None:
+        return None
+    if name == "annotations":
+        if not isinstance(value, dict) or any(not isinstance(v, str) for v in value.values()):
+            return "annotations is not a map of strings"
+    elif not isinstance(value, list) or any(not isinstance(v, str) for v in value):
+        return f"{name} is not a list of strings"
+    return None
+
+
+def descriptor_problem(entry: object) -> str | None:
+    """Why a descriptor (an index entry, a config or layer) would fail containerd's decoding or
+    fetch, or None: a field of the wrong type, a malformed digest, a negative size."""
+    if not isinstance(entry, dict):
+        return "is not an object"
+    for name in _DESCRIPTOR_STRINGS:
+        if _wrong_type(entry.get(name), str):
+            return f"{name} is not a string"
+    if _wrong_type(entry.get("size"), int):
+        return "size is not an integer"
+    if isinstance(entry.get("size"), int) and entry["size"] < 0:
+        return f"size {entry['size']} is negative"
+    digest = entry.get("digest")
+    if digest and not is_digest(digest):
+        return f"digest {clean_text(digest[:80])!r} is not a valid digest"
+    for name in ("annotations", "urls"):
+        problem = _string_map_or_list_problem(entry.get(name), name)
+        if problem:
+            return problem
+    platform = entry.get("platform")
+    if platform is None:
+        return None
+    if not isinstance(platform, dict):
+        return "platform is not an object"
+    for name in _PLATFORM_STRINGS:
+        if _wrong_type(platform.get(name), str):
+            return f"platform {name} is not a string"
+    return _string_map_or_list_problem(platform.get("os.features"), "os.features")
+
+
+def _check_descriptors(entries: list, what: str) -> None:
+    for number, entry in enumerate(entries, 1):
+        problem = descriptor_problem(entry)
+        if problem:
+            where = f"{what} {number}" if len(entries) > 1 or what != "config descriptor" else what
+            raise RegistryProblem("registry-error", f"manifest's {where}: {problem}")
+
+
 def _index_platforms(entries: list, clean: bool) -> tuple[Platform, ...]:
     """The distinct platforms of an index's entries, attestations left out."""
     found: dict[Platform, None] = {}
@@ -165,6 +228,17 @@ def manifest_digest(answer: Answer, expected: str | None) -> str:
     return digest_of(answer.body)
 
 
+def _check_top_level(data: dict) -> None:
+    """The document's own fields, as containerd's typed decoding reads them."""
+    if _wrong_type(data.get("mediaType"), str):
+        raise RegistryProblem("registry-error", "manifest mediaType is not a string")
+    if _wrong_type(data.get("schemaVersion"), int):
+        raise RegistryProblem("registry-error", "manifest schemaVersion is not an integer")
+    problem = _string_map_or_list_problem(data.get("annotations"), "annotations")
+    if problem:
+        raise RegistryProblem("registry-error", f"manifest {problem}")
+
+
 def parse_manifest(answer: Answer, expected: str | None = None) -> _Manifest:
     """Digest (from the bytes, checked against `expected` and the header), media type and (for
     an index or schema 1) platforms of a manifest answer."""
@@ -174,7 +248,7 @@ def parse_manifest(answer: Answer, expected: str | None = None) -> _Manifest:
         raise RegistryProblem(
             "registry-error",
             "manifest is not JSON",
-            f"{exc}; answer starts {answer.body[:60]!r}",
+            f"{exc}; answer starts {answer.start()}",
         ) from None
     digest = manifest_digest(answer, expected)
     if not isinstance(data, dict):
@@ -184,6 +258,8 @@ def parse_manifest(answer: Answer, expected: str | None = None) -> _Manifest:
         entries = data.get("manifests")
         if not isinstance(entries, list):
             raise RegistryProblem("registry-error", "index has no manifests list")
+        _check_top_level(data)
+        _check_descriptors(entries, "index entry")
         clean = _ESCAPED_SURROGATE.search(answer.body) is not None
         return _Manifest(digest, media_type, _index_platforms(entries, clean))
     if media_type in SCHEMA1_TYPES or data.get("schemaVersion") == 1:
@@ -193,6 +269,12 @@ def parse_manifest(answer: Answer, expected: str | None = None) -> _Manifest:
     config = data.get("config")
     if not isinstance(config, dict) or not is_digest(config.get("digest")):
         raise RegistryProblem("registry-error", "manifest has no valid config descriptor")
+    _check_top_level(data)
+    _check_descriptors([config], "config descriptor")
+    layers = data.get("layers")
+    if layers is not None and not isinstance(layers, list):
+        raise RegistryProblem("registry-error", "manifest layers is not a list")
+    _check_descriptors(layers or [], "layer")
     return _Manifest(digest, media_type, None, config["digest"])
 
 
