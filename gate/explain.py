@@ -72,8 +72,13 @@ _RUNTIME_WORDS = re.compile(
     r"|(?:Error )?reading manifest \S+ in |failed to pull and unpack image"
     r"|failed to resolve reference"
 )
+# The kubelet's structured log appends the lookup's own error (pod="..." secret="..."
+# err="secret "x" not found", its quotes already unescaped) after the warning: part of the
+# warning, not a pull's words. err is the last key the kubelet writes.
 _SECRET_WARNING = re.compile(
-    r"Unable to retrieve (?:some )?(?:image )?pull secrets?.*?(?:may not succeed\.?|$)", re.M
+    r"Unable to retrieve (?:some )?(?:image )?pull secrets?.*?(?:may not succeed\.?|$)"
+    r'(?:"?(?:[ \t]+(?!err=)[a-z]+=(?:"[^"\n]*"|[^\s"]+))*(?:[ \t]+err="[^\n]*)?)',
+    re.M,
 )
 _SCHEDULING = re.compile(
     r"FailedScheduling\s+(?:\S+\s+)*?(?P<message>\d+/\d+ nodes are available.*)"

@@ -389,10 +389,26 @@ def test_the_back_off_message_of_newer_kubelets_carries_the_cause():
         " secrets (regcred); attempting to pull the image may not succeed.",
         "Warning  ImageGCFailed  2m  kubelet  failed to garbage collect required amount of"
         " images. Attempted to free 4096 bytes, but only found 0 bytes eligible to free.",
+        'kubelet_pods.go:897] "Unable to retrieve pull secret, the image pull may not succeed."'
+        ' pod="kube-system/csi-node-r5qq5" secret="" err="secret \\"app-registry\\" not found"',
     ],
 )
 def test_messages_that_are_not_pull_failures_are_not_explained_as_one(text):
     assert explain(text).failures == []
+
+
+def test_a_pull_failure_after_the_kubelets_structured_pull_secret_warning_is_still_explained():
+    text = (
+        'kubelet_pods.go:897] "Unable to retrieve pull secret, the image pull may not succeed."'
+        ' pod="apps/api-7d9f" secret="" err="secret \\"regcred\\" not found"\n'
+        'remote_image.go:180] "PullImage from image service failed" err="rpc error: code ='
+        ' Unknown desc = failed to pull and unpack image \\"registry.corp.io/team/api:v1\\":'
+        ' failed to resolve reference \\"registry.corp.io/team/api:v1\\": unexpected status'
+        ' from HEAD request to https://registry.corp.io/v2/team/api/manifests/v1: 401 Unauthorized"'
+        ' image="registry.corp.io/team/api:v1"'
+    )
+    [failure] = explain(text).failures
+    assert failure.cause.id == "unauthorized"
 
 
 def test_a_failed_event_with_the_runtime_words_alone_gives_the_pulls_cause():
