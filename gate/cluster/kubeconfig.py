@@ -14,7 +14,7 @@ import shutil
 
 import yaml
 
-from gate.cluster.state import ClusterError
+from gate.cluster.state import ClusterError, yaml_problem
 from gate.manifests import InputError, decode_bytes, read_capped
 
 MAX_KUBECONFIG_BYTES = 4 * 1024 * 1024
@@ -52,13 +52,8 @@ def check_kubeconfig(explicit: str | None, context: str | None) -> None:
         raise ClusterError(f"{exc} (kubeconfig)") from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except RecursionError:
-        raise ClusterError(f"{path}: invalid kubeconfig: nested too deeply") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else path
-        problem = getattr(exc, "problem", None) or "not YAML"
-        raise ClusterError(f"{where}: invalid kubeconfig: {problem}") from None
+    except (RecursionError, yaml.YAMLError) as exc:
+        raise yaml_problem(path, "kubeconfig", exc) from None
     if root is None:
         raise ClusterError(f"{path}: empty kubeconfig")
     if not isinstance(root, yaml.MappingNode):

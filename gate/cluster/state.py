@@ -47,6 +47,16 @@ class ClusterError(Exception):
     a one-line usage error."""
 
 
+def yaml_problem(path: str, what: str, exc: Exception) -> ClusterError:
+    """One line for a YAML file that does not parse: the file, the line and the parser's words."""
+    if isinstance(exc, RecursionError):
+        return ClusterError(f"{path}: invalid {what}: nested too deeply")
+    mark = getattr(exc, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}" if mark else path
+    problem = getattr(exc, "problem", None) or "not YAML"
+    return ClusterError(f"{where}: invalid {what}: {problem}")
+
+
 class ClusterUnknown(Exception):
     """One object could not be looked at; the checks that need it say nothing."""
 
@@ -431,13 +441,8 @@ def load_state(paths: Iterable[str], keep_credentials: bool = False) -> ClusterS
             raise ClusterError(f"{exc} (cluster state)") from None
         try:
             documents = list(yaml.safe_load_all(text))
-        except RecursionError:
-            raise ClusterError(f"{path}: invalid cluster state: nested too deeply") from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{path}:{mark.line + 1}" if mark else path
-            problem = getattr(exc, "problem", None) or "not YAML"
-            raise ClusterError(f"{where}: invalid cluster state: {problem}") from None
+        except (RecursionError, yaml.YAMLError) as exc:
+            raise yaml_problem(path, "cluster state", exc) from None
         for document in documents:
             if document is not None and not isinstance(document, dict):
                 raise ClusterError(f"{path}: invalid cluster state: expected Kubernetes objects")
