@@ -699,33 +699,39 @@ def _pull_message(rec: Record) -> tuple[str | None, str, str] | None:
     return candidates[0]
 
 
+_NAMED_IMAGE = (
+    re.compile(
+        r"(?:pull and unpack image|failed to resolve reference|Failed to pull image"
+        r'|pulling image|Pulling image)\s+\\?"(?P<image>[^"\\\s]+)\\?"'
+    ),
+    re.compile(r"manifest for (?P<image>\S+) not found"),
+)
+_READING_MANIFEST = re.compile(r"reading manifest (?P<ref>\S+) in (?P<repo>\S+?):\s")
+_MANIFEST_URL = re.compile(
+    r'https?://(?P<host>[^/\s"]+)/v2/(?P<path>\S+?)/manifests/(?P<ref>sha256:[0-9a-f]{64}'
+    r"|[\w][\w.-]*)"
+)
+_ACCESS_DENIED_FOR = re.compile(r"pull access denied for (?P<image>[^\s,]+)")
+
+
 def image_in(message: str) -> str | None:
     """The image a bare runtime message is about, when it names one."""
-    patterns = (
-        r"(?:pull and unpack image|failed to resolve reference|Failed to pull image"
-        r'|pulling image|Pulling image)\s+\\?"(?P<image>[^"\\\s]+)\\?"',
-        r"manifest for (?P<image>\S+) not found",
-    )
-    for pattern in patterns:
-        m = re.search(pattern, message)
+    for pattern in _NAMED_IMAGE:
+        m = pattern.search(message)
         if m:
             return m["image"]
-    m = re.search(r"reading manifest (?P<ref>\S+) in (?P<repo>\S+?):\s", message)
+    m = _READING_MANIFEST.search(message)
     if m:
         sep = "@" if m["ref"].startswith("sha256:") else ":"
         return f"{m['repo']}{sep}{m['ref']}"
-    m = re.search(
-        r'https?://(?P<host>[^/\s"]+)/v2/(?P<path>\S+?)/manifests/(?P<ref>sha256:[0-9a-f]{64}'
-        r"|[\w][\w.-]*)",
-        message,
-    )
+    m = _MANIFEST_URL.search(message)
     if m:
         host = (
             "docker.io" if m["host"] in ("registry-1.docker.io", "index.docker.io") else m["host"]
         )
         sep = "@" if m["ref"].startswith("sha256:") else ":"
         return f"{host}/{m['path']}{sep}{m['ref']}"
-    m = re.search(r"pull access denied for (?P<image>[^\s,]+)", message)
+    m = _ACCESS_DENIED_FOR.search(message)
     return m["image"] if m else None
 
 
@@ -1093,15 +1099,20 @@ def fix_context(f: Failure) -> tuple[str, dict[str, object]]:
     return flavor, values
 
 
+_NO_MATCHING_MANIFEST = re.compile(
+    r"no matching manifest for (\S+?/\S+?)(?: [\d.]+)? in the manifest"
+)
+_NO_BUILD_FOR = re.compile(
+    r'for architecture "?(?P<arch>\w+)"?, variant "?(?P<variant>[\w]*)"?, OS "?(?P<os>\w+)'
+)
+
+
 def _platform_in(message: str) -> str | None:
     """The node platform a runtime found no build for, when its message names one."""
-    m = re.search(r"no matching manifest for (\S+?/\S+?)(?: [\d.]+)? in the manifest", message)
+    m = _NO_MATCHING_MANIFEST.search(message)
     if m:
         return m[1]
-    m = re.search(
-        r'for architecture "?(?P<arch>\w+)"?, variant "?(?P<variant>[\w]*)"?, OS "?(?P<os>\w+)',
-        message,
-    )
+    m = _NO_BUILD_FOR.search(message)
     if m:
         variant = f"/{m['variant']}" if m["variant"] else ""
         return f"{m['os']}/{m['arch']}{variant}"
