@@ -295,23 +295,59 @@ def test_journal_lines_lose_their_escaped_quotes():
     assert (failure.image, failure.cause.id) == ("registry.example.com/app:1", "tag-not-found")
 
 
-def test_curly_quotes_are_folded():
-    text = (
-        "Failed to pull image “ghcr.io/acme/app:2”: failed to resolve reference"
-        " “ghcr.io/acme/app:2”: ghcr.io/acme/app:2: not found"
-    )
-    [failure] = explain(text).failures
-    assert (failure.image, failure.cause.id) == ("ghcr.io/acme/app:2", "tag-not-found")
+# One pull failure each; `image` None where the form's point is the cause alone.
+ONE_FAILURE = [
+    pytest.param(
+        (
+            "Failed to pull image “ghcr.io/acme/app:2”: failed to resolve reference"
+            " “ghcr.io/acme/app:2”: ghcr.io/acme/app:2: not found"
+        ),
+        "ghcr.io/acme/app:2",
+        "tag-not-found",
+        id="curly quotes are folded",
+    ),
+    pytest.param(
+        (
+            'Failed to pull image "10.0.0.9:5000/app": Error response from daemon:'
+            ' {"message":"Get https://10.0.0.9:5000/v1/_ping: x509: certificate signed by unknown'
+            ' authority"}'
+        ),
+        None,
+        "tls",
+        id="an x509 line inside a JSON-escaped daemon message is tls",
+    ),
+    pytest.param(
+        (
+            "Warning  FailedCreatePodSandBox  3s  kubelet  Failed to create pod sandbox: rpc error:"
+            ' code = Unknown desc = failed to get sandbox image "registry.k8s.io/pause:3.9": failed'
+            ' to pull image "registry.k8s.io/pause:3.9": failed to pull and unpack image'
+            ' "registry.k8s.io/pause:3.9": failed to resolve reference "registry.k8s.io/pause:3.9":'
+            ' failed to do request: Head "https://registry.k8s.io/v2/pause/manifests/3.9": dial tcp'
+            " 34.96.108.209:443: i/o timeout"
+        ),
+        "registry.k8s.io/pause:3.9",
+        "unreachable",
+        id="a sandbox image's pull failure is a pull failure of the pause image",
+    ),
+    pytest.param(
+        (
+            'Back-off pulling image "registry.example.com/app:1": ErrImagePull: failed to pull and'
+            ' unpack image "registry.example.com/app:1": failed to resolve reference'
+            ' "registry.example.com/app:1": registry.example.com/app:1: not found'
+        ),
+        None,
+        "tag-not-found",
+        id="the back-off message of newer kubelets carries the cause",
+    ),
+]
 
 
-def test_an_x509_line_inside_a_json_escaped_daemon_message_is_tls():
-    text = (
-        'Failed to pull image "10.0.0.9:5000/app": Error response from daemon:'
-        ' {"message":"Get https://10.0.0.9:5000/v1/_ping: x509: certificate signed by unknown'
-        ' authority"}'
-    )
+@pytest.mark.parametrize(("text", "image", "cause"), ONE_FAILURE)
+def test_each_form_gives_its_one_failure(text, image, cause):
     [failure] = explain(text).failures
-    assert failure.cause.id == "tls"
+    assert failure.cause.id == cause
+    if image is not None:
+        assert failure.image == image
 
 
 def test_an_architecture_mismatch_logged_at_info_level_is_not_a_pull_failure():
@@ -354,29 +390,6 @@ def test_event_objects_as_json_are_read():
     }
     [failure] = explain(json.dumps(event)).failures
     assert (failure.pod.name, failure.cause.id) == ("web-1", "disk")
-
-
-def test_a_sandbox_image_pull_failure_is_a_pull_failure_of_the_pause_image():
-    text = (
-        "Warning  FailedCreatePodSandBox  3s  kubelet  Failed to create pod sandbox: rpc error:"
-        ' code = Unknown desc = failed to get sandbox image "registry.k8s.io/pause:3.9": failed'
-        ' to pull image "registry.k8s.io/pause:3.9": failed to pull and unpack image'
-        ' "registry.k8s.io/pause:3.9": failed to resolve reference "registry.k8s.io/pause:3.9":'
-        ' failed to do request: Head "https://registry.k8s.io/v2/pause/manifests/3.9": dial tcp'
-        " 34.96.108.209:443: i/o timeout"
-    )
-    [failure] = explain(text).failures
-    assert (failure.image, failure.cause.id) == ("registry.k8s.io/pause:3.9", "unreachable")
-
-
-def test_the_back_off_message_of_newer_kubelets_carries_the_cause():
-    text = (
-        'Back-off pulling image "registry.example.com/app:1": ErrImagePull: failed to pull and'
-        ' unpack image "registry.example.com/app:1": failed to resolve reference'
-        ' "registry.example.com/app:1": registry.example.com/app:1: not found'
-    )
-    [failure] = explain(text).failures
-    assert failure.cause.id == "tag-not-found"
 
 
 @pytest.mark.parametrize(
