@@ -227,8 +227,6 @@ _EVENT_ROW = re.compile(r"^\s*(?:\S+\s+){0,2}(?:Normal|Warning)\s+[A-Z][A-Za-z]+
 _TABLE_HEADER = re.compile(
     r"^\s*(?:Type\s+Reason\s+Age|LAST SEEN|LASTSEEN|NAMESPACE\s+(?:LAST|NAME\s)|NAME\s+READY)"
 )
-# kubectl < 1.14 `get events` wide rows: LASTSEEN FIRSTSEEN COUNT NAME KIND SUBOBJECT ...
-_OLD_EVENT_ROW = re.compile(r"^\s*\S+\s+\S+\s+\d+\s+(?P<name>[a-z0-9][-a-z0-9.]*)\s+Pod\s")
 _SECTIONS = {
     "Init Containers": "initContainers",
     "Containers": "containers",
@@ -250,7 +248,6 @@ class Container:
     image: str | None = None
     reason: str | None = None  # waiting reason of the current state
     message: str | None = None  # waiting message (Pod objects carry it)
-    last_reason: str | None = None
 
 
 @dataclass
@@ -456,11 +453,8 @@ def _records(text: str) -> tuple[list[Record], list[Pod]]:
                     container.image = value
                 elif key in ("State", "Last State"):
                     state_field = "state" if key == "State" else "last"
-                elif key == "Reason" and value:
-                    if state_field == "state":
-                        container.reason = value
-                    else:
-                        container.last_reason = value
+                elif key == "Reason" and value and state_field == "state":
+                    container.reason = value
                 elif key == "Message" and value and state_field == "state":
                     container.message = value
             continue
@@ -600,8 +594,6 @@ def _pod_object(obj: dict) -> Pod:
             waiting = (s.get("state") or {}).get("waiting") or {}
             c.reason = waiting.get("reason") or c.reason
             c.message = normalise(waiting.get("message") or "") or c.message
-            last = (s.get("lastState") or {}).get("terminated") or {}
-            c.last_reason = last.get("reason") or c.last_reason
     for cond in status.get("conditions") or []:
         scheduled = isinstance(cond, dict) and cond.get("type") == "PodScheduled"
         if scheduled and cond.get("status") == "False":
