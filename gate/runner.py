@@ -49,9 +49,6 @@ class CheckOptions:
         if self.ends_at is None:
             self.ends_at = time.monotonic() + self.deadline
 
-    def remaining(self) -> float:
-        return max(0.0, (self.ends_at or 0.0) - time.monotonic())
-
 
 @dataclass
 class Outcome:

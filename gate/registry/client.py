@@ -31,6 +31,7 @@ from gate.registry.auth import (
     TokenKey,
     granted_scopes,
     parse_challenge,
+    pull_scope,
     token_lifetime,
 )
 from gate.registry.credentials import Credential
@@ -424,29 +425,24 @@ class RegistryClient:
         named insecure: the same host on another port is another server."""
         return scheme == "https" or self.is_insecure(netloc)
 
-    def _credential_may_go_to(self, realm: str, registry_host: str) -> bool:
-        parts = urlsplit(realm)
-        return self._may_carry_secrets(parts.scheme, parts.netloc)
-
     def plan(self, domain: str, repository: str, credential: Credential | None) -> None:
         """Announce a repository the run will read with `credential`, so the first token asked
         for this registry and credential can cover it too."""
         key = (api_host(domain), credential.id if credential else "")
         with self._lock:
-            self._planned.setdefault(key, {})[f"repository:{repository}:pull"] = None
+            self._planned.setdefault(key, {})[pull_scope(repository)] = None
 
     def _fetch_token(
         self,
         challenge: Challenge,
         scopes: list[str],
-        registry_host: str,
         credential: Credential | None,
     ) -> Token:
         realm = challenge.realm
         if not realm.startswith(("https://", "http://")):
             raise RegistryProblem("registry-error", f"token realm {realm!r} is not a URL")
-        realm_host = urlsplit(realm).netloc
-        send_secret = credential is not None and self._credential_may_go_to(realm, registry_host)
+        realm_scheme, realm_host = urlsplit(realm)[:2]
+        send_secret = credential is not None and self._may_carry_secrets(realm_scheme, realm_host)
         headers: dict[str, str] = {}
         if send_secret:
             self.secrets.add(credential.password, credential.identity_token)
@@ -542,9 +538,7 @@ class RegistryClient:
         token = self.tokens.cached(key) or self._batched_token(challenge, key, credential)
         if token is None:
             self._alone.add(key)  # asked alone: a refusal of this token is final
-            token = self.tokens.get(
-                key, lambda: self._fetch_token(challenge, [scope], host, credential)
-            )
+            token = self.tokens.get(key, lambda: self._fetch_token(challenge, [scope], credential))
         return f"Bearer {token.value}"
 
     def _batched_token(
@@ -577,7 +571,7 @@ class RegistryClient:
                 return None
             scopes = [scope, *others[: MAX_SCOPES_PER_TOKEN - 1]]
             try:
-                token = self._fetch_token(challenge, scopes, host, credential)
+                token = self._fetch_token(challenge, scopes, credential)
             except RegistryProblem as problem:
                 if problem.cause in _HOST_DOWN:
                     raise
@@ -605,7 +599,7 @@ class RegistryClient:
         """A repository-scoped request: tries the cached token (or the host's known challenge)
         first, and on a 401 follows the challenge once."""
         host = api_host(domain)
-        scope = f"repository:{repository}:pull"
+        scope = pull_scope(repository)
         headers = {"Accept": accept} if accept else {}
         first = self._claim_first_contact(host)
         failed = self._host_failures.get(host) if first is None else None

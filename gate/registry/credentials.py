@@ -19,6 +19,7 @@ from pathlib import Path
 
 from gate.manifests import InputError, decode_bytes, read_capped
 from gate.registry.keyring import Keyring
+from gate.registry.protocol import load_json
 
 HELPER_TIMEOUT_S = 10.0
 MAX_DOCKER_CONFIG_BYTES = 4 * 1024 * 1024
@@ -88,8 +89,8 @@ def _helper_credential(helper: str, server: str, source: str) -> Credential | No
     if done.returncode != 0:
         return None
     try:
-        data = json.loads(done.stdout)
-    except (json.JSONDecodeError, RecursionError):
+        data = load_json(done.stdout)
+    except ValueError:
         return None
     if not isinstance(data, dict):
         return None
