@@ -92,14 +92,16 @@ def judge_runner(resolutions: dict[ImageRef, Resolution]) -> None:
 
 
 def _why(host: str, hosts: Iterable[str], whole_runner: bool) -> str:
+    from gate.checks import listing  # here: gate.checks imports the registry package
+
     hosts = list(hosts)
     proxy = proxy_for(host)
     via = f" through the proxy {_redact(proxy)}" if proxy else ""
     if whole_runner and len(hosts) > 1:
         return (
             f"No registry of this run resolved or answered from this runner{via}"
-            f" ({', '.join(hosts)}): the runner has no DNS or no egress; the manifests' host"
-            " names are not what failed."
+            f" ({listing(hosts, 'hosts', '')}): the runner has no DNS or no egress;"
+            " the manifests' host names are not what failed."
         )
     if whole_runner:
         return (
