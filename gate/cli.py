@@ -941,7 +941,13 @@ def _explain_cluster(
     from gate.runner import CheckOptions
 
     try:
-        view = LiveCluster(kubeconfig, kube_context, keep_credentials=True)
+        view = LiveCluster(
+            kubeconfig,
+            kube_context,
+            timeout=settings["timeout"],
+            keep_credentials=True,
+            ends_at=time.monotonic() + settings["deadline"],
+        )
     except ClusterError as exc:
         raise UsageProblem(str(exc)) from None
     try:
