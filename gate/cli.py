@@ -220,6 +220,19 @@ def _named_file(ctx: click.Context, param: click.Parameter, value: Any) -> Any: 
     return value
 
 
+def file_opt(*decls: str, **attrs: Any) -> Option:  # noqa: ANN401
+    """An option naming a FILE that must be there (see _named_file)."""
+    return opt(
+        *decls, type=click.Path(dir_okay=False), callback=_named_file, metavar="FILE", **attrs
+    )
+
+
+def retold(option: Option, help: str) -> Option:  # noqa: A002 - click's name
+    """`option` with the help text another command gives it."""
+    decls, attrs = option
+    return decls, {**attrs, "help": help}
+
+
 def _not_empty(ctx: click.Context, param: click.Parameter, value: Any) -> Any:  # noqa: ANN401
     """An empty value (`--context "$UNSET_VARIABLE"`) is a mistake, not the flag left out: a gate
     that silently skipped its cluster or AKS checks would pass."""
@@ -294,35 +307,23 @@ REGISTRY_OPTIONS: tuple[Option, ...] = (
         help="Allow plain HTTP or unverified TLS for this registry; repeatable. An http:// or"
         " https:// prefix is dropped, as dockerd does.",
     ),
-    opt(
+    file_opt(
         "--ca-file",
-        type=click.Path(dir_okay=False),
-        callback=_named_file,
-        metavar="FILE",
         help="Extra CA certificates (PEM or DER) to trust for registries.",
     ),
-    opt(
+    file_opt(
         "--docker-config",
-        type=click.Path(dir_okay=False),
-        callback=_named_file,
-        metavar="FILE",
         help="Docker config.json with registry credentials "
         "[default: $DOCKER_CONFIG/config.json, else ~/.docker/config.json].",
     ),
 )
-CONFIG = opt(
+CONFIG = file_opt(
     "--config",
     "config_path",
-    type=click.Path(dir_okay=False),
-    callback=_named_file,
-    metavar="FILE",
     help="Config file [default: ./.pullgate.yaml when present].",
 )
-KUBECONFIG = opt(
+KUBECONFIG = file_opt(
     "--kubeconfig",
-    type=click.Path(dir_okay=False),
-    callback=_named_file,
-    metavar="FILE",
     help="Cluster mode: read nodes, namespaces, ServiceAccounts and pull secrets from this"
     " kubeconfig's cluster, read-only (--context alone uses $KUBECONFIG, else ~/.kube/config).",
 )
@@ -335,13 +336,10 @@ CONTEXT = opt(
 CLUSTER_OPTIONS: tuple[Option, ...] = (
     KUBECONFIG,
     CONTEXT,
-    opt(
+    file_opt(
         "--cluster-state",
         "cluster_state",
         multiple=True,
-        type=click.Path(dir_okay=False),
-        callback=_named_file,
-        metavar="FILE",
         help="Cluster mode offline: a state file (pullgate snapshot, or kubectl get ... -o yaml);"
         " repeatable.",
     ),
@@ -821,20 +819,12 @@ def _read_source(source: str) -> str:
 @grouped(
     "Cluster (live)",
     (
-        opt(
-            "--kubeconfig",
-            type=click.Path(dir_okay=False),
-            callback=_named_file,
-            metavar="FILE",
-            help="Read the pods failing to pull now from this kubeconfig's cluster, read-only"
+        retold(
+            KUBECONFIG,
+            "Read the pods failing to pull now from this kubeconfig's cluster, read-only"
             " (--context alone uses $KUBECONFIG, else ~/.kube/config).",
         ),
-        opt(
-            "--context",
-            "kube_context",
-            callback=_not_empty,
-            help="Kubeconfig context of the cluster to read.",
-        ),
+        retold(CONTEXT, "Kubeconfig context of the cluster to read."),
         opt(
             "--namespace",
             "-n",
@@ -951,7 +941,13 @@ def _explain_cluster(
     from gate.runner import CheckOptions
 
     try:
-        view = LiveCluster(kubeconfig, kube_context, keep_credentials=True)
+        view = LiveCluster(
+            kubeconfig,
+            kube_context,
+            timeout=settings["timeout"],
+            keep_credentials=True,
+            ends_at=time.monotonic() + settings["deadline"],
+        )
     except ClusterError as exc:
         raise UsageProblem(str(exc)) from None
     try:

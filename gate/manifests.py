@@ -264,7 +264,9 @@ def read_bundle(paths: Sequence[str], stdin: TextIO | None = None) -> Bundle:
     """Every object, pod template and image use in `paths` ("-" reads `stdin`)."""
     bundle = Bundle(objects=[], templates=[], files=[])
     for file in collect_files(paths):
-        text = _read_stdin(stdin or sys.stdin) if file == "-" else _read_file(file)
+        text = (
+            read_stdin(stdin or sys.stdin) if file == "-" else decode_bytes(read_capped(file), file)
+        )
         part = read_text(text, file)
         bundle.objects.extend(part.objects)
         bundle.templates.extend(part.templates)
@@ -308,14 +310,11 @@ def _capped(fh: BinaryIO, name: str, cap: int) -> bytes:
     return data
 
 
-def _read_file(path: str) -> str:
-    return _decode(read_capped(path), path)
-
-
-def _read_stdin(stdin: TextIO) -> str:
+def read_stdin(stdin: TextIO) -> str:
+    """The text on `stdin`, capped and decoded like a file's."""
     buffer = getattr(stdin, "buffer", None)
     if buffer is not None:
-        return _decode(_capped(buffer, "-", MAX_FILE_BYTES), "-")
+        return decode_bytes(_capped(buffer, "-", MAX_FILE_BYTES), "-")
     try:
         text = stdin.read(MAX_FILE_BYTES + 1)
     except UnicodeDecodeError as exc:
@@ -325,19 +324,9 @@ def _read_stdin(stdin: TextIO) -> str:
     return text
 
 
-def read_stdin(stdin: TextIO) -> str:
-    """The text on `stdin`, capped and decoded like a file's."""
-    return _read_stdin(stdin)
-
-
 def decode_bytes(data: bytes, file: str) -> str:
-    """The text of a file pullgate reads: see _decode."""
-    return _decode(data, file)
-
-
-def _decode(data: bytes, file: str) -> str:
-    """UTF-8 (with or without a byte order mark) or UTF-16 with a byte order mark, as YAML
-    allows; anything else is not a manifest."""
+    """The text of a file pullgate reads: UTF-8 (with or without a byte order mark) or UTF-16
+    with a byte order mark, as YAML allows; anything else is not a manifest."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return data.decode("utf-16")

@@ -23,6 +23,7 @@ import yaml
 from gate.manifests import ImageUse, InputError, read_bundle, read_capped, read_stdin, read_text
 from gate.reference import ImageRef
 from gate.registry.protocol import is_digest
+from gate.reports.parts import report_path
 from gate.runner import CheckOptions, parse_uses, resolve
 
 
@@ -76,13 +77,8 @@ class PinPlan:
 
 def _label(side: str, file: str) -> str:
     """git-style diff labels for paths below the working directory, else the path itself."""
-    path = Path(file)
-    if path.is_absolute():
-        try:
-            path = path.relative_to(Path.cwd())
-        except ValueError:
-            return path.as_posix()
-    return f"{side}/{path.as_posix()}"
+    path = report_path(file) or file
+    return path if path.startswith("/") else f"{side}/{path}"
 
 
 def pinned_reference(image: str, digest: str) -> str:

@@ -33,12 +33,13 @@ def render(outcome: Outcome, strict: bool = False) -> str:
         lines.append(f"::group::{group.heading}")
         for f in group.findings:
             name = "error" if f.is_error or strict else "warning"
+            path = report_path(f.use.file)
             lines.append(
                 command(
                     name,
                     message(f),
-                    file=report_path(f.use.file),
-                    line=f.use.line if report_path(f.use.file) else None,
+                    file=path,
+                    line=f.use.line if path else None,
                     title=f"pullgate {f.cause}: {image_label(f)}",
                 )
             )

@@ -26,7 +26,8 @@ SUITE = "pullgate"
 _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-def _clean(text: str) -> str:
+def _xml_chars(text: str) -> str:
+    """`text` with what XML 1.0 cannot carry shown as U+FFFD."""
     return _NOT_XML.sub("\ufffd", text)
 
 
@@ -70,7 +71,7 @@ def render(outcome: Outcome, strict: bool = False) -> str:
     failures = 0
     elements = []
     for key, (group, uses) in sorted(cases.items(), key=lambda kv: (kv[1][0], kv[0])):
-        case = ET.Element("testcase", {"name": _clean(key), "classname": _clean(group)})
+        case = ET.Element("testcase", {"name": _xml_chars(key), "classname": _xml_chars(group)})
         mine = findings.get(key, [])
         failing = [f for f in mine if f.is_error or strict]
         by_cause: dict[str, list[Finding]] = defaultdict(list)
@@ -81,16 +82,16 @@ def render(outcome: Outcome, strict: bool = False) -> str:
             causes = sorted({f.cause for f in failing})
             summary = "; ".join(f"{c}: {CATALOG[c].title}" for c in causes)
             failure = ET.SubElement(
-                case, "failure", {"type": causes[0], "message": _clean(summary)}
+                case, "failure", {"type": causes[0], "message": _xml_chars(summary)}
             )
             body = [_titled(c, by_cause[c]) for c in causes]
-            failure.text = _clean("\n\n".join(body) + "\n")
+            failure.text = _xml_chars("\n\n".join(body) + "\n")
         failed = {f.cause for f in failing}
         out = [f"used by {where}" for where in uses]
         out += [_titled(c, g) for c, g in sorted(by_cause.items()) if c not in failed]
         out += ignored.get(key, [])
         if out:
-            ET.SubElement(case, "system-out").text = _clean("\n".join(out) + "\n")
+            ET.SubElement(case, "system-out").text = _xml_chars("\n".join(out) + "\n")
         elements.append(case)
 
     timestamp = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds")
@@ -108,7 +109,7 @@ def render(outcome: Outcome, strict: bool = False) -> str:
     )
     for note in outcome.notes:
         where = f"{note.file}:{note.line}: " if note.file else ""
-        ET.SubElement(suite, "system-err").text = _clean(f"note: {where}{note.message}\n")
+        ET.SubElement(suite, "system-err").text = _xml_chars(f"note: {where}{note.message}\n")
     suite.extend(elements)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

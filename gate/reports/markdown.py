@@ -10,7 +10,14 @@ from __future__ import annotations
 from gate import __version__
 from gate.causes import CATALOG
 from gate.findings import Finding
-from gate.reports.parts import by_cause, container, counts, report_path, severity_of, workload
+from gate.reports.parts import (
+    by_cause,
+    container_of,
+    counts,
+    owner,
+    report_path,
+    severity_of,
+)
 from gate.runner import Outcome
 
 MAX_ROWS = 200
@@ -46,7 +53,7 @@ def _where(finding: Finding, source_url: str | None) -> str:
         label = f"[{cell(label)}]({source_url.rstrip('/')}/{path}#L{use.line})"
     else:
         label = code(label)
-    return f"{label} {cell(workload(finding))}, {cell(container(finding))}"
+    return f"{label} {cell(owner(finding.use))}, {cell(container_of(finding.use))}"
 
 
 def render(outcome: Outcome, strict: bool = False, source_url: str | None = None) -> str:
@@ -104,7 +111,7 @@ def render(outcome: Outcome, strict: bool = False, source_url: str | None = None
             f = item.finding
             rule = f"{item.file or '.pullgate.yaml'}:{item.line}"
             lines.append(
-                f"- {span(f.cause)} {span(f.use.image)} ({prose(workload(f))}):"
+                f"- {span(f.cause)} {span(f.use.image)} ({prose(owner(f.use))}):"
                 f" {prose(item.reason)} (rule {span(rule)})"
             )
     return "\n".join(lines) + "\n"

@@ -50,14 +50,6 @@ def use_place(use: ImageUse) -> str:
     return f"{place(use.file, use.line)}  {owner(use)}  {container_of(use)}"
 
 
-def workload(finding: Finding) -> str:
-    return owner(finding.use)
-
-
-def container(finding: Finding) -> str:
-    return container_of(finding.use)
-
-
 def image_label(finding: Finding) -> str:
     return finding.use.image or finding.resolved or "(no image)"
 
@@ -132,5 +124,5 @@ def message(finding: Finding) -> str:
     if finding.evidence:
         lines.append(f"Registry said: {finding.evidence}")
     lines.append(f"Fix: {finding.fix}")
-    lines.append(f"Used by: {workload(finding)}, {container(finding)}")
+    lines.append(f"Used by: {owner(finding.use)}, {container_of(finding.use)}")
     return "\n".join(lines)

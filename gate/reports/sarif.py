@@ -17,7 +17,7 @@ from urllib.parse import quote
 from gate import __version__
 from gate.causes import CATALOG, Cause, fill
 from gate.findings import Finding
-from gate.reports.parts import container, headline, workload
+from gate.reports.parts import container_of, headline, owner
 from gate.runner import Outcome
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -96,7 +96,7 @@ def _location(finding: Finding, root: Path) -> dict:
         "logicalLocations": [
             {
                 "name": use.container or "",
-                "fullyQualifiedName": f"{workload(finding)}/{use.container}",
+                "fullyQualifiedName": f"{owner(use)}/{use.container}",
                 "kind": "resource",
             }
         ]
@@ -123,8 +123,8 @@ def result(finding: Finding, index: dict[str, int], root: Path) -> dict:
         "properties": {
             "image": use.image,
             "resolved": finding.resolved,
-            "workload": workload(finding),
-            "container": container(finding),
+            "workload": owner(use),
+            "container": container_of(use),
             "signature": finding.signature,
             "evidence": finding.evidence,
             "fix": finding.fix,

@@ -20,10 +20,6 @@ def _style(text: str, color: bool, **kw: object) -> str:
     return click.style(text, **kw) if color else text
 
 
-def _use_line(finding: Finding) -> str:
-    return use_place(finding.use)
-
-
 def _field(label: str, value: str) -> str:
     return f"    {label + ':':<{_LABEL}} {value}"
 
@@ -45,7 +41,7 @@ def _block(findings: list[Finding], color: bool) -> list[str]:
     if first.evidence:
         lines.append(_field("Evidence", first.evidence))
     lines.append(_field("Fix", _style(first.fix, color, fg="green")))
-    uses = sorted({_use_line(f) for f in findings})
+    uses = sorted({use_place(f.use) for f in findings})
     lines.append(_field("Used by", uses[0]))
     lines.extend(f"    {'':<{_LABEL}} {u}" for u in uses[1:])
     return lines
