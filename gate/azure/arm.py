@@ -9,6 +9,7 @@ injected. Every client gets the run's timeouts and at most two retries; tests pa
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import ssl
 import subprocess
@@ -224,54 +225,33 @@ class ArmSession:
             read_timeout=self.timeout,
         )
 
-    def _client(self, kind: str, subscription: str, make: Callable[[], T]) -> T:
-        key = (kind, subscription.lower())
+    def _client(self, module: str, cls: str, subscription: str) -> Any:
+        """The run's one `cls` client (imported from `module` on first use) per subscription."""
+        key = (cls, subscription.lower())
         with self._lock:
             if key not in self._clients:
-                self._clients[key] = make()
+                make = getattr(importlib.import_module(module), cls)
+                self._clients[key] = make(self.credential, subscription, **self._kwargs())
             return self._clients[key]
 
     def containerservice(self, subscription: str) -> Any:
-        def make() -> Any:
-            from azure.mgmt.containerservice import ContainerServiceClient
-
-            return ContainerServiceClient(self.credential, subscription, **self._kwargs())
-
-        return self._client("containerservice", subscription, make)
+        return self._client("azure.mgmt.containerservice", "ContainerServiceClient", subscription)
 
     def authorization(self, subscription: str) -> Any:
-        def make() -> Any:
-            from azure.mgmt.authorization import AuthorizationManagementClient
-
-            return AuthorizationManagementClient(self.credential, subscription, **self._kwargs())
-
-        return self._client("authorization", subscription, make)
+        return self._client(
+            "azure.mgmt.authorization", "AuthorizationManagementClient", subscription
+        )
 
     def containerregistry(self, subscription: str) -> Any:
-        def make() -> Any:
-            from azure.mgmt.containerregistry import ContainerRegistryManagementClient
-
-            return ContainerRegistryManagementClient(
-                self.credential, subscription, **self._kwargs()
-            )
-
-        return self._client("containerregistry", subscription, make)
+        return self._client(
+            "azure.mgmt.containerregistry", "ContainerRegistryManagementClient", subscription
+        )
 
     def network(self, subscription: str) -> Any:
-        def make() -> Any:
-            from azure.mgmt.network import NetworkManagementClient
-
-            return NetworkManagementClient(self.credential, subscription, **self._kwargs())
-
-        return self._client("network", subscription, make)
+        return self._client("azure.mgmt.network", "NetworkManagementClient", subscription)
 
     def privatedns(self, subscription: str) -> Any:
-        def make() -> Any:
-            from azure.mgmt.privatedns import PrivateDnsManagementClient
-
-            return PrivateDnsManagementClient(self.credential, subscription, **self._kwargs())
-
-        return self._client("privatedns", subscription, make)
+        return self._client("azure.mgmt.privatedns", "PrivateDnsManagementClient", subscription)
 
     def call(self, operation: str, scope: str, fn: Callable[[], T]) -> T:
         """Run one ARM read. 403 -> ArmDenied, 404 -> ArmNotFound; no credential, a refused
