@@ -190,10 +190,14 @@ class ArmSession:
                 self._credential = DefaultAzureCredential(authority=self.cloud.authority)
             return self._credential
 
+    def _timeout(self) -> float:
+        """The per-request timeout, cut to what is left of the run's deadline."""
+        if self.ends_at is None:
+            return self.timeout
+        return max(0.1, min(self.timeout, self.ends_at - time.monotonic()))
+
     def _kwargs(self) -> dict[str, Any]:
-        timeout = self.timeout
-        if self.ends_at is not None:
-            timeout = max(0.1, min(timeout, self.ends_at - time.monotonic()))
+        timeout = self._timeout()
         kwargs: dict[str, Any] = {
             "base_url": self.base_url,
             "credential_scopes": [self.cloud.arm_scope],
@@ -344,7 +348,7 @@ class ArmSession:
             resp = httpx.get(
                 f"{self.graph_url}{path}",
                 headers={"Authorization": f"Bearer {token}"},
-                timeout=self.timeout,
+                timeout=self._timeout(),
                 verify=ssl_context(self.verify),
             )
         except httpx.HTTPError as exc:
