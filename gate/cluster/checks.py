@@ -40,6 +40,21 @@ def forbidden_finding(ctx: UseContext, namespace: str, exc: ClusterForbidden) ->
     )
 
 
+def namespace_missing(
+    namespace: str, index: InputIndex, view: ClusterView
+) -> bool | ClusterForbidden | None:
+    """Whether the namespace is neither in the input nor in the cluster: the refusal when the
+    cluster may not be asked, None when it could not be read."""
+    if namespace in index.namespaces:
+        return False
+    try:
+        return not view.namespace_exists(namespace)
+    except ClusterForbidden as exc:
+        return exc
+    except ClusterUnknown:
+        return None
+
+
 class ClusterChecks:
     def __init__(
         self, view: ClusterView, default_namespace: str, scheduler: ClusterTargets | None
@@ -54,21 +69,11 @@ class ClusterChecks:
         self.index = index
         self._first = first_of_each_template(contexts)
 
-    def _namespace_missing(self, namespace: str) -> bool | ClusterForbidden | None:
-        if namespace in self.index.namespaces:
-            return False
-        try:
-            return not self.view.namespace_exists(namespace)
-        except ClusterForbidden as exc:
-            return exc
-        except ClusterUnknown:
-            return None
-
     def namespace(self, ctx: UseContext) -> Iterable[Finding]:
         if id(ctx) not in self._first:
             return []
         namespace = namespace_of(ctx, self.default_namespace)
-        missing = self._namespace_missing(namespace)
+        missing = namespace_missing(namespace, self.index, self.view)
         if isinstance(missing, ClusterForbidden):
             return [forbidden_finding(ctx, namespace, missing)]
         if not missing:
@@ -92,7 +97,7 @@ class ClusterChecks:
         # `default` comes with every namespace; a missing namespace is reported on its own.
         if name == "default" or (namespace, name) in self.index.service_accounts:
             return []
-        if self._namespace_missing(namespace) is True:
+        if namespace_missing(namespace, self.index, self.view) is True:
             return []
         try:
             found = self.view.service_account(namespace, name)
