@@ -178,6 +178,7 @@ class ArmSession:
         self._credential = credential
         self._clients: dict[tuple[str, str], Any] = {}
         self._session: Any = None
+        self._claims_read: dict | None = None
         self._lock = threading.RLock()  # a client's construction reads the credential
 
     @property
@@ -297,7 +298,13 @@ class ArmSession:
             ) from None
 
     def _claims(self) -> dict:
-        """The claims of pullgate's own ARM token ({} when it is not a JWT, or no login)."""
+        """The claims of pullgate's own ARM token ({} when it is not a JWT, or no login), read
+        once per run: asked per use, and a CLI credential runs `az` for each token."""
+        if self._claims_read is None:
+            self._claims_read = self._read_claims()
+        return self._claims_read
+
+    def _read_claims(self) -> dict:
         import base64
         import json
 
