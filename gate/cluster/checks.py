@@ -13,10 +13,10 @@ from gate.cluster.scheduling import ClusterTargets
 from gate.cluster.state import ClusterForbidden, ClusterUnknown, ClusterView
 from gate.cluster.uses import (
     cluster_finding,
-    daemonset_placement,
     first_of_each_template,
     namespace_of,
     service_account_of,
+    unschedulable_values,
 )
 from gate.findings import Finding
 
@@ -123,18 +123,12 @@ class ClusterChecks:
         placement = self.scheduler.placement(ctx.pod_spec)
         if not placement.unschedulable:
             return []
-        pools = "; ".join(f"pool {p}: {r}" for p, r in sorted(placement.rejected.items()))
-        daemonset = ctx.use.kind == "DaemonSet"
         return [
             cluster_finding(
                 "unschedulable",
                 ctx,
                 namespace_of(ctx, self.default_namespace),
-                evidence=pools,
-                extra={"pools": dict(placement.rejected)},
-                placement=daemonset_placement(ctx) if daemonset else placement.describe(),
-                pools=pools,
-                fix_flavor="daemonset" if daemonset else "default",
+                **unschedulable_values(ctx, placement.rejected, placement.describe()),
             )
         ]
 
