@@ -422,6 +422,16 @@ def egress(stack: Stack, ip: str) -> None:
     }
 
 
+def deny_all_but(stack: Stack, cidr: str, egress_ip: str) -> None:
+    """AcrPull granted, a registry firewall that admits only `cidr`, nodes leaving from
+    `egress_ip`."""
+    stack.arm.assign(ACR, ACR_PULL, KUBELET)
+    rules = stack.arm.registries[0]["properties"]["networkRuleSet"]
+    rules["defaultAction"] = "Deny"
+    rules["ipRules"] = [{"action": "Allow", "value": cidr}]
+    egress(stack, egress_ip)
+
+
 def test_public_access_disabled_without_a_private_endpoint_is_unreachable_from_the_nodes(stack):
     stack.arm.assign(ACR, ACR_PULL, KUBELET)
     stack.arm.registries[0]["properties"]["publicNetworkAccess"] = "Disabled"
@@ -439,11 +449,7 @@ def test_public_access_disabled_without_a_private_endpoint_is_unreachable_from_t
 
 
 def test_firewall_deny_without_the_nodes_egress_ip_is_unreachable_naming_it(stack):
-    stack.arm.assign(ACR, ACR_PULL, KUBELET)
-    rules = stack.arm.registries[0]["properties"]["networkRuleSet"]
-    rules["defaultAction"] = "Deny"
-    rules["ipRules"] = [{"action": "Allow", "value": "203.0.113.0/24"}]
-    egress(stack, "20.31.4.7")
+    deny_all_but(stack, "203.0.113.0/24", egress_ip="20.31.4.7")
     finding = only(stack.run(deployment(stack.image("team-a/api"))), "unreachable")
     assert "client with IP '20.31.4.7' is not allowed access" in finding.signature
     assert "(load balancer: 20.31.4.7) is not among its IP rules (203.0.113.0/24)" in (
@@ -457,11 +463,7 @@ def test_firewall_deny_without_the_nodes_egress_ip_is_unreachable_naming_it(stac
 
 
 def test_firewall_deny_with_the_nodes_egress_ip_listed_passes(stack):
-    stack.arm.assign(ACR, ACR_PULL, KUBELET)
-    rules = stack.arm.registries[0]["properties"]["networkRuleSet"]
-    rules["defaultAction"] = "Deny"
-    rules["ipRules"] = [{"action": "Allow", "value": "20.31.4.0/24"}]
-    egress(stack, "20.31.4.7")
+    deny_all_but(stack, "20.31.4.0/24", egress_ip="20.31.4.7")
     assert stack.run(deployment(stack.image("team-a/api"))).findings == []
 
 

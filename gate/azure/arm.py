@@ -9,6 +9,7 @@ injected. Every client gets the run's timeouts and at most two retries; tests pa
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import ssl
 import subprocess
@@ -177,6 +178,7 @@ class ArmSession:
         self._credential = credential
         self._clients: dict[tuple[str, str], Any] = {}
         self._session: Any = None
+        self._claims_read: dict | None = None
         self._lock = threading.RLock()  # a client's construction reads the credential
 
     @property
@@ -189,10 +191,14 @@ class ArmSession:
                 self._credential = DefaultAzureCredential(authority=self.cloud.authority)
             return self._credential
 
+    def _timeout(self) -> float:
+        """The per-request timeout, cut to what is left of the run's deadline."""
+        if self.ends_at is None:
+            return self.timeout
+        return max(0.1, min(self.timeout, self.ends_at - time.monotonic()))
+
     def _kwargs(self) -> dict[str, Any]:
-        timeout = self.timeout
-        if self.ends_at is not None:
-            timeout = max(0.1, min(timeout, self.ends_at - time.monotonic()))
+        timeout = self._timeout()
         kwargs: dict[str, Any] = {
             "base_url": self.base_url,
             "credential_scopes": [self.cloud.arm_scope],
@@ -224,54 +230,33 @@ class ArmSession:
             read_timeout=self.timeout,
         )
 
-    def _client(self, kind: str, subscription: str, make: Callable[[], T]) -> T:
-        key = (kind, subscription.lower())
+    def _client(self, module: str, cls: str, subscription: str) -> Any:
+        """The run's one `cls` client (imported from `module` on first use) per subscription."""
+        key = (cls, subscription.lower())
         with self._lock:
             if key not in self._clients:
-                self._clients[key] = make()
+                make = getattr(importlib.import_module(module), cls)
+                self._clients[key] = make(self.credential, subscription, **self._kwargs())
             return self._clients[key]
 
     def containerservice(self, subscription: str) -> Any:
-        def make() -> Any:
-            from azure.mgmt.containerservice import ContainerServiceClient
-
-            return ContainerServiceClient(self.credential, subscription, **self._kwargs())
-
-        return self._client("containerservice", subscription, make)
+        return self._client("azure.mgmt.containerservice", "ContainerServiceClient", subscription)
 
     def authorization(self, subscription: str) -> Any:
-        def make() -> Any:
-            from azure.mgmt.authorization import AuthorizationManagementClient
-
-            return AuthorizationManagementClient(self.credential, subscription, **self._kwargs())
-
-        return self._client("authorization", subscription, make)
+        return self._client(
+            "azure.mgmt.authorization", "AuthorizationManagementClient", subscription
+        )
 
     def containerregistry(self, subscription: str) -> Any:
-        def make() -> Any:
-            from azure.mgmt.containerregistry import ContainerRegistryManagementClient
-
-            return ContainerRegistryManagementClient(
-                self.credential, subscription, **self._kwargs()
-            )
-
-        return self._client("containerregistry", subscription, make)
+        return self._client(
+            "azure.mgmt.containerregistry", "ContainerRegistryManagementClient", subscription
+        )
 
     def network(self, subscription: str) -> Any:
-        def make() -> Any:
-            from azure.mgmt.network import NetworkManagementClient
-
-            return NetworkManagementClient(self.credential, subscription, **self._kwargs())
-
-        return self._client("network", subscription, make)
+        return self._client("azure.mgmt.network", "NetworkManagementClient", subscription)
 
     def privatedns(self, subscription: str) -> Any:
-        def make() -> Any:
-            from azure.mgmt.privatedns import PrivateDnsManagementClient
-
-            return PrivateDnsManagementClient(self.credential, subscription, **self._kwargs())
-
-        return self._client("privatedns", subscription, make)
+        return self._client("azure.mgmt.privatedns", "PrivateDnsManagementClient", subscription)
 
     def call(self, operation: str, scope: str, fn: Callable[[], T]) -> T:
         """Run one ARM read. 403 -> ArmDenied, 404 -> ArmNotFound; no credential, a refused
@@ -313,7 +298,13 @@ class ArmSession:
             ) from None
 
     def _claims(self) -> dict:
-        """The claims of pullgate's own ARM token ({} when it is not a JWT, or no login)."""
+        """The claims of pullgate's own ARM token ({} when it is not a JWT, or no login), read
+        once per run: asked per use, and a CLI credential runs `az` for each token."""
+        if self._claims_read is None:
+            self._claims_read = self._read_claims()
+        return self._claims_read
+
+    def _read_claims(self) -> dict:
         import base64
         import json
 
@@ -364,7 +355,7 @@ class ArmSession:
             resp = httpx.get(
                 f"{self.graph_url}{path}",
                 headers={"Authorization": f"Bearer {token}"},
-                timeout=self.timeout,
+                timeout=self._timeout(),
                 verify=ssl_context(self.verify),
             )
         except httpx.HTTPError as exc:

@@ -23,7 +23,7 @@ from gate.azure.pools import CombinedTargets, PoolTargets
 from gate.azure.rbac import RoleReader
 from gate.azure.registry import RegistryFinder, Resolver, endpoint_url, system_resolve
 from gate.checks import DEFAULT_CHECKS, Check, UseContext, check_registry, finding_for
-from gate.cluster.uses import daemonset_placement, first_of_each_template
+from gate.cluster.uses import first_of_each_template, unschedulable_values
 from gate.findings import Finding
 from gate.platforms import FixedTargets, TargetSource
 from gate.policy import Note
@@ -115,20 +115,10 @@ class AksMode:
         placement = self.pools.placement(ctx.pod_spec)
         if not placement.unschedulable:
             return []
-        pools = "; ".join(f"pool {p}: {r}" for p, r in sorted(placement.rejected.items()))
-        daemonset = ctx.use.kind == "DaemonSet"
+        taken = f"0/{placement.total} agent pools of AKS cluster {self.cluster.name} take the pod"
         return [
             finding_for(
-                "unschedulable",
-                ctx,
-                evidence=pools,
-                extra={"pools": dict(placement.rejected)},
-                placement=daemonset_placement(ctx)
-                if daemonset
-                else f"0/{placement.total} agent pools of AKS cluster {self.cluster.name}"
-                " take the pod",
-                pools=pools,
-                fix_flavor="daemonset" if daemonset else "default",
+                "unschedulable", ctx, **unschedulable_values(ctx, placement.rejected, taken)
             )
         ]
 

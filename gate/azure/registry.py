@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gate.azure.arm import ArmDenied, ArmNotFound, ArmSession, plain
+from gate.azure.arm import ArmDenied, ArmNotFound, ArmSession, AzureError, plain
 from gate.azure.ids import RegistryRef, parse_id
 from gate.azure.network import RegistryNetwork, as_json, registry_network
 from gate.azure.rbac import ABAC_MODE
@@ -108,8 +108,6 @@ class RegistryFinder:
                 self._explicit_denied[ref.name.lower()] = exc
                 continue
             except ArmNotFound:
-                from gate.azure.arm import AzureError
-
                 raise AzureError(f"--acr-resource-id {ref.id}: no such registry") from None
             info = registry_from(model)
             found[info.login_server] = info

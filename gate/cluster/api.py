@@ -169,6 +169,7 @@ class LiveCluster:
         verb, resource, namespace = what
         with self._lock:
             self.requests += 1
+        timeout = self._timeout()  # its own ClusterError, not wrapped as "cannot reach"
         try:
             request = self._client.param_serialize(
                 method="GET",
@@ -177,7 +178,7 @@ class LiveCluster:
                 header_params={"Accept": "application/json"},
                 auth_settings=["BearerToken"],
             )
-            status, body = self._call(request, self._timeout())
+            status, body = self._call(request, timeout)
         except Exception as exc:  # urllib3 / ssl / socket errors, exec plugin failures
             reason = getattr(exc, "reason", None) or exc
             raise ClusterError(f"cannot reach the kube API at {self.host}: {reason}") from None

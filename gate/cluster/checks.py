@@ -13,10 +13,10 @@ from gate.cluster.scheduling import ClusterTargets
 from gate.cluster.state import ClusterForbidden, ClusterUnknown, ClusterView
 from gate.cluster.uses import (
     cluster_finding,
-    daemonset_placement,
     first_of_each_template,
     namespace_of,
     service_account_of,
+    unschedulable_values,
 )
 from gate.findings import Finding
 
@@ -40,6 +40,21 @@ def forbidden_finding(ctx: UseContext, namespace: str, exc: ClusterForbidden) ->
     )
 
 
+def namespace_missing(
+    namespace: str, index: InputIndex, view: ClusterView
+) -> bool | ClusterForbidden | None:
+    """Whether the namespace is neither in the input nor in the cluster: the refusal when the
+    cluster may not be asked, None when it could not be read."""
+    if namespace in index.namespaces:
+        return False
+    try:
+        return not view.namespace_exists(namespace)
+    except ClusterForbidden as exc:
+        return exc
+    except ClusterUnknown:
+        return None
+
+
 class ClusterChecks:
     def __init__(
         self, view: ClusterView, default_namespace: str, scheduler: ClusterTargets | None
@@ -54,21 +69,11 @@ class ClusterChecks:
         self.index = index
         self._first = first_of_each_template(contexts)
 
-    def _namespace_missing(self, namespace: str) -> bool | ClusterForbidden | None:
-        if namespace in self.index.namespaces:
-            return False
-        try:
-            return not self.view.namespace_exists(namespace)
-        except ClusterForbidden as exc:
-            return exc
-        except ClusterUnknown:
-            return None
-
     def namespace(self, ctx: UseContext) -> Iterable[Finding]:
         if id(ctx) not in self._first:
             return []
         namespace = namespace_of(ctx, self.default_namespace)
-        missing = self._namespace_missing(namespace)
+        missing = namespace_missing(namespace, self.index, self.view)
         if isinstance(missing, ClusterForbidden):
             return [forbidden_finding(ctx, namespace, missing)]
         if not missing:
@@ -92,7 +97,7 @@ class ClusterChecks:
         # `default` comes with every namespace; a missing namespace is reported on its own.
         if name == "default" or (namespace, name) in self.index.service_accounts:
             return []
-        if self._namespace_missing(namespace) is True:
+        if namespace_missing(namespace, self.index, self.view) is True:
             return []
         try:
             found = self.view.service_account(namespace, name)
@@ -118,18 +123,12 @@ class ClusterChecks:
         placement = self.scheduler.placement(ctx.pod_spec)
         if not placement.unschedulable:
             return []
-        pools = "; ".join(f"pool {p}: {r}" for p, r in sorted(placement.rejected.items()))
-        daemonset = ctx.use.kind == "DaemonSet"
         return [
             cluster_finding(
                 "unschedulable",
                 ctx,
                 namespace_of(ctx, self.default_namespace),
-                evidence=pools,
-                extra={"pools": dict(placement.rejected)},
-                placement=daemonset_placement(ctx) if daemonset else placement.describe(),
-                pools=pools,
-                fix_flavor="daemonset" if daemonset else "default",
+                **unschedulable_values(ctx, placement.rejected, placement.describe()),
             )
         ]
 

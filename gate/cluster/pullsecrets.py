@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 from gate.causes import Severity
 from gate.checks import UseContext, check_registry
-from gate.cluster.checks import forbidden_finding
+from gate.cluster.checks import forbidden_finding, namespace_missing
 from gate.cluster.inputs import InputIndex
 from gate.cluster.probe import RegistryProbe
 from gate.cluster.state import (
@@ -27,6 +27,7 @@ from gate.cluster.state import (
     ClusterView,
     PullSecret,
     RegistryAuth,
+    ServiceAccount,
 )
 from gate.cluster.uses import cluster_finding, namespace_of, service_account_of
 from gate.findings import Finding
@@ -125,12 +126,10 @@ def effective_secrets(
         return Effective(namespace, "pod", found, replaced=replaced)
     sa_name = service_account_of(pod_spec)
     origin = f"ServiceAccount {sa_name}"
-    sa = index.service_accounts.get((namespace, sa_name))
-    if sa is None:
-        try:
-            sa = view.service_account(namespace, sa_name)
-        except ClusterUnknown:
-            return Effective(namespace, origin, None)
+    try:
+        sa = _service_account(sa_name, namespace, index, view)
+    except ClusterUnknown:
+        return Effective(namespace, origin, None)
     if sa is None:
         # The ServiceAccount controller makes `default` in every namespace, with no secrets.
         if sa_name == "default":
@@ -144,14 +143,19 @@ def effective_secrets(
 def _account_secrets(
     pod_spec: Mapping, namespace: str, index: InputIndex, view: ClusterView
 ) -> tuple[str, ...]:
-    name = service_account_of(pod_spec)
-    sa = index.service_accounts.get((namespace, name))
-    if sa is None:
-        try:
-            sa = view.service_account(namespace, name)
-        except ClusterUnknown:
-            return ()
+    try:
+        sa = _service_account(service_account_of(pod_spec), namespace, index, view)
+    except ClusterUnknown:
+        return ()
     return tuple(dict.fromkeys(sa.image_pull_secrets)) if sa is not None else ()
+
+
+def _service_account(
+    name: str, namespace: str, index: InputIndex, view: ClusterView
+) -> ServiceAccount | None:
+    """The ServiceAccount from the input, else from the cluster (ClusterUnknown: unreadable)."""
+    found = index.service_accounts.get((namespace, name))
+    return found if found is not None else view.service_account(namespace, name)
 
 
 def matching(effective: Effective, ref: ImageRef) -> list[tuple[SecretRef, RegistryAuth]]:
@@ -260,7 +264,7 @@ class PullSecretAccess:
             key = id(ctx.pod_spec)
             if key not in self._effective:
                 namespace = namespace_of(ctx, self.default_namespace)
-                if self._namespace_missing(namespace, index):
+                if namespace_missing(namespace, index, self.view) is True:
                     self._effective[key] = Effective(namespace, "pod", None, namespace_missing=True)
                     continue
                 self._effective[key] = effective_secrets(
@@ -284,14 +288,6 @@ class PullSecretAccess:
                     if auth.credential is not None
                 ]
         self.probe.run(anonymous, verify)
-
-    def _namespace_missing(self, namespace: str, index: InputIndex) -> bool:
-        if namespace in index.namespaces:
-            return False
-        try:
-            return not self.view.namespace_exists(namespace)
-        except ClusterUnknown:
-            return False
 
     def _anonymous_ok(self, ctx: UseContext) -> bool | None:
         res = ctx.resolution

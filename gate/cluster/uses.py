@@ -41,3 +41,17 @@ def cluster_finding(cause_id: str, ctx: UseContext, namespace: str, **kwargs: ob
 def daemonset_placement(ctx: UseContext) -> str:
     """What a DaemonSet no node takes shows: no FailedScheduling, a status of zero."""
     return f"DaemonSet {ctx.use.name}: desiredNumberScheduled 0, currentNumberScheduled 0"
+
+
+def unschedulable_values(ctx: UseContext, rejected: Mapping[str, str], placement: str) -> dict:
+    """The `unschedulable` finding's fields, in cluster and in AKS mode: each pool's reason,
+    and for a DaemonSet its zero status in place of `placement`."""
+    pools = "; ".join(f"pool {p}: {r}" for p, r in sorted(rejected.items()))
+    daemonset = ctx.use.kind == "DaemonSet"
+    return {
+        "evidence": pools,
+        "extra": {"pools": dict(rejected)},
+        "placement": daemonset_placement(ctx) if daemonset else placement,
+        "pools": pools,
+        "fix_flavor": "daemonset" if daemonset else "default",
+    }
