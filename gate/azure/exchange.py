@@ -11,6 +11,7 @@ the Entra token goes only to ACR login servers, over HTTPS.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -38,23 +39,29 @@ def _error_text(body: bytes) -> str:
 def _post_capped(
     url: str, form: dict[str, str], timeout: float, verify: object
 ) -> tuple[int, bytes]:
-    """POST the form; the answer read under the token-answer cap as it streams and decodes."""
+    """POST the form, all of it within `timeout` (the registry client's socket-level bound: a
+    server that drips its answer cannot hold the run), the answer read under the token-answer cap
+    as it streams and decodes."""
     import httpx
 
-    from gate.registry.transport import BodyTooLarge, CappedDecoder
+    from gate.registry.transport import BodyTooLarge, CappedDecoder, DeadlineBackend, install
 
-    with httpx.stream(
-        "POST", url, data=form, timeout=timeout, verify=verify, follow_redirects=False
-    ) as resp:
-        decoder = CappedDecoder(resp.headers.get("content-encoding", ""), MAX_TOKEN_BYTES)
-        try:
-            for chunk in resp.iter_raw():
-                decoder.feed(chunk)
-        except BodyTooLarge:
-            raise RegistryProblem(
-                "registry-error", f"answer exceeds the {MAX_TOKEN_BYTES} byte limit"
-            ) from None
-        return resp.status_code, bytes(decoder.body)
+    backend = DeadlineBackend()
+    with httpx.Client(timeout=timeout, verify=verify, follow_redirects=False) as client:
+        install(client, backend)
+        with (
+            backend.bound.until(time.monotonic() + timeout),
+            client.stream("POST", url, data=form) as resp,
+        ):
+            decoder = CappedDecoder(resp.headers.get("content-encoding", ""), MAX_TOKEN_BYTES)
+            try:
+                for chunk in resp.iter_raw():
+                    decoder.feed(chunk)
+            except BodyTooLarge:
+                raise RegistryProblem(
+                    "registry-error", f"answer exceeds the {MAX_TOKEN_BYTES} byte limit"
+                ) from None
+            return resp.status_code, bytes(decoder.body)
 
 
 class AcrExchange:
