@@ -280,6 +280,25 @@ class _TokenHandler(BaseHTTPRequestHandler):
 
 class _TokenHTTPServer(LoopbackHTTPServer):
     owner: TokenServer
+    tls_context: ssl.SSLContext | None = None
+
+    def finish_request(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+        # The handshake runs in the connection's own thread, not in the accepting one.
+        if self.tls_context is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            wrapped = self.tls_context.wrap_socket(request, server_side=True)
+        except (OSError, ssl.SSLError):
+            return
+        with self._open_lock:
+            self._open.add(wrapped)  # so that stop() can close it
+        try:
+            super().finish_request(wrapped, client_address)
+        finally:
+            with self._open_lock:
+                self._open.discard(wrapped)
+            wrapped.close()
 
 
 class TokenServer:
@@ -301,6 +320,7 @@ class TokenServer:
         users: dict[str, str] | None = None,
         anonymous_repos: list[str] | tuple[str, ...] = (),
         user_repos: dict[str, list[str]] | None = None,
+        tls: TLSFiles | None = None,
     ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self._key = ec.generate_private_key(ec.SECP256R1())
@@ -317,11 +337,16 @@ class TokenServer:
         self._admins: set[str] = set()
         self._lock = threading.Lock()
         self._httpd: _TokenHTTPServer | None = None
+        self._tls = tls
 
     # lifecycle
     def start(self) -> TokenServer:
         httpd = _TokenHTTPServer(_TokenHandler)
         httpd.owner = self
+        if self._tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(self._tls.cert_file, self._tls.key_file)
+            httpd.tls_context = context
         httpd.start()
         self._httpd = httpd
         return self
@@ -345,11 +370,12 @@ class TokenServer:
 
     @property
     def realm(self) -> str:
-        return f"http://127.0.0.1:{self.port}/token"
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/token"
 
     @property
     def host(self) -> str:
-        """host:port of the realm: plain HTTP, so it must be named insecure for credentials."""
+        """host:port of the realm (plain HTTP without `tls`: name it insecure for credentials)."""
         return self.realm.split("/")[2]
 
     def add_user(self, name: str, password: str, admin: bool = False) -> None:
@@ -859,13 +885,15 @@ def start_registry(
     tls_files: TLSFiles | None = None,
     binary: str | None = None,
     port: int = 0,
+    env: dict[str, str] | None = None,
 ) -> Registry:
     """Start `docker-registry serve` on 127.0.0.1 (`port`, a free one when 0) with storage under
     `tmp`.
 
     auth: "none", "htpasswd" (bcrypt entries for `users` plus a generated admin) or "token"
     (`token_server`, started here and owned by the registry when None; `users` and the admin are
-    added to it). `tls_files` reuses a CA/cert (made under `tmp` when None and `tls`).
+    added to it). `tls_files` reuses a CA/cert (made under `tmp` when None and `tls`). `env`: more
+    environment for the registry process (the benchmark tunes Go's garbage collector with it).
     """
     if auth not in ("none", "htpasswd", "token"):
         raise ValueError(f"unknown auth {auth!r}")
@@ -914,7 +942,7 @@ def start_registry(
             stdout=out,
             stderr=err,
             stdin=subprocess.DEVNULL,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **(env or {})},
         )
     registry = Registry(
         host="",

@@ -204,7 +204,7 @@ def run_everything(tmp_path: Path, make_registry, issuer: RecordingTokenServer, 
     causes = {f["cause"] for f in report["findings"]}
     # a stale and a wrong pull secret refused, a tag missing, the refresh token refused
     assert {"pull-secret-rejected", "tag-not-found", "registry-error"} <= causes, causes
-    assert "HTTP Request" in log.getvalue()  # httpx logged at DEBUG/INFO: the logs were on
+    assert "HTTP Request" in log.getvalue()  # the transport logged at DEBUG: the logs were on
     # ... and showed none of them.
     texts = {"stdout": result.stdout, "stderr": result.stderr, "log": log.getvalue()}
     texts |= {f"report.{name}": path.read_text() for name, path in reports.items()}

@@ -10,10 +10,12 @@ the Entra token goes only to ACR login servers, over HTTPS.
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 from gate.registry.credentials import Credential
 from gate.registry.hosts import is_acr
@@ -37,22 +39,29 @@ def _error_text(body: bytes) -> str:
 
 
 def _post_capped(
-    url: str, form: dict[str, str], timeout: float, verify: object
+    url: str, form: dict[str, str], timeout: float, context: ssl.SSLContext | bool
 ) -> tuple[int, bytes]:
     """POST the form, all of it within `timeout` (the registry client's socket-level bound: a
     server that drips its answer cannot hold the run), the answer read under the token-answer cap
     as it streams and decodes."""
-    import httpx
+    from gate.registry.transport import (
+        BodyTooLarge,
+        CappedDecoder,
+        Pool,
+        bounded_context,
+        unverified_context,
+    )
 
-    from gate.registry.transport import BodyTooLarge, CappedDecoder, DeadlineBackend, install
-
-    backend = DeadlineBackend()
-    with httpx.Client(timeout=timeout, verify=verify, follow_redirects=False) as client:
-        install(client, backend)
-        with (
-            backend.bound.until(time.monotonic() + timeout),
-            client.stream("POST", url, data=form) as resp,
-        ):
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "User-Agent": "pullgate"}
+    unverified = unverified_context()
+    if context is True:
+        context = bounded_context(ssl.create_default_context())
+    verify = isinstance(context, ssl.SSLContext)
+    pool = Pool(context if isinstance(context, ssl.SSLContext) else unverified, unverified, size=1)
+    try:
+        ends_at = time.monotonic() + timeout
+        body = urlencode(form).encode()
+        with pool.request("POST", url, headers, body, ends_at, verify=verify) as resp:
             decoder = CappedDecoder(resp.headers.get("content-encoding", ""), MAX_TOKEN_BYTES)
             try:
                 for chunk in resp.iter_raw():
@@ -61,7 +70,9 @@ def _post_capped(
                 raise RegistryProblem(
                     "registry-error", f"answer exceeds the {MAX_TOKEN_BYTES} byte limit"
                 ) from None
-            return resp.status_code, bytes(decoder.body)
+            return resp.status, bytes(decoder.body)
+    finally:
+        pool.close()
 
 
 class AcrExchange:
@@ -99,9 +110,8 @@ class AcrExchange:
         return [found] if found else []
 
     def _exchange(self, host: str) -> Credential | None:
-        import httpx
-
         from gate.azure.arm import AzureError, ssl_context
+        from gate.registry.transport import TransportError
 
         try:
             access_token = self.entra_token()
@@ -113,7 +123,7 @@ class AcrExchange:
         self.exchanges += 1
         try:
             status, body = _post_capped(url, form, self.timeout, ssl_context(self.verify))
-        except (httpx.HTTPError, RegistryProblem) as exc:
+        except (TransportError, RegistryProblem) as exc:
             self.problems[host] = f"ACR token exchange at {host} failed: {exc}"
             return None
         if status != 200:

@@ -1,4 +1,4 @@
-"""A small OCI distribution client on httpx: manifests, config blobs and tag lists, with the
+"""A small OCI distribution client: manifests, config blobs and tag lists, with the
 token flow, bounded retries, capped bodies and a deadline on everything.
 
 Failures surface as `RegistryProblem` carrying a cause id from the catalog and the registry's own
@@ -10,19 +10,11 @@ from __future__ import annotations
 import base64
 import socket
 import ssl
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from urllib.parse import urlencode, urlsplit
-
-# httpx's __init__ imports its command line (and with it pygments, about 40 ms) whenever click
-# and pygments are installed; pullgate never uses it. A None entry makes that import fail fast,
-# and httpx falls back to its stub, as it does when they are missing.
-if "httpx" not in sys.modules:
-    sys.modules.setdefault("httpx._main", None)  # type: ignore[assignment]
-import httpx  # noqa: E402
+from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 from gate.registry.auth import (
     Challenge,
@@ -47,7 +39,18 @@ from gate.registry.protocol import (
     load_json,
     retry_after_seconds,
 )
-from gate.registry.transport import BodyTooLarge, CappedDecoder, DeadlineBackend, install
+from gate.registry.transport import (
+    BodyTooLarge,
+    CappedDecoder,
+    ConnectionLost,
+    Pool,
+    ProtocolViolation,
+    RequestTimeout,
+    Response,
+    TransportError,
+    bounded_context,
+    unverified_context,
+)
 
 USER_AGENT = "pullgate"
 _TRANSIENT_STATUS = frozenset({500, 502, 503, 504})
@@ -113,15 +116,31 @@ def classify_transport_error(exc: Exception, host: str) -> RegistryProblem:
         return RegistryProblem("tls", text, text)
     if "Name or service not known" in text or "nodename nor servname" in text:
         return RegistryProblem("dns", f"lookup {name}: no such host", text)
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, RequestTimeout):
         return RegistryProblem("unreachable", "i/o timeout", text or "timed out")
-    if isinstance(exc, httpx.RemoteProtocolError) and "complete message body" in text:
+    if isinstance(exc, ConnectionLost) and exc.incomplete:
         return RegistryProblem("unreachable", "unexpected EOF", text)  # as the kubelet puts it
-    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+    if isinstance(exc, (ConnectionLost, ProtocolViolation)):
         return RegistryProblem("unreachable", "connection reset by peer", text or "connection lost")
     if "refused" in text.lower():
         return RegistryProblem("unreachable", "connect: connection refused", text)
     return RegistryProblem("unreachable", text or type(exc).__name__, text)
+
+
+# What may stand unescaped in a redirect target; the rest (spaces, non-ASCII) is percent-encoded.
+_URL_SAFE = "!#$%&'()*+,-./:;=?@[]_~"
+
+
+def redirect_target(base: str, location: str) -> str:
+    """The absolute URL a Location header points to, or ValueError when it is not one."""
+    if not location.isprintable():
+        raise ValueError("control characters in Location")
+    target = urljoin(base, quote(location.strip(), safe=_URL_SAFE))
+    parts = urlsplit(target)
+    if parts.scheme in ("http", "https") and not parts.hostname:
+        raise ValueError("no host in Location")
+    _ = parts.port  # ValueError for a port that is not one
+    return target
 
 
 def _header_safe(value: str) -> bool:
@@ -143,7 +162,7 @@ def _not_tls(problem: RegistryProblem) -> bool:
 
 
 def _ssl_context(ca_file: str | None) -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
+    ctx = bounded_context(ssl.create_default_context())
     try:
         import certifi
 
@@ -172,49 +191,32 @@ class RegistryClient:
         self._alone: set[TokenKey] = set()
         self._batch_locks: dict[tuple[str, str], threading.Lock] = {}
         self.token_requests = 0
-        self._backend = DeadlineBackend()
         self._challenges: dict[str, Challenge] = {}
         self._schemes: dict[str, str] = {}
         self._contacted: set[str] = set()
         self._contact_locks: dict[str, threading.Lock] = {}
         self._host_failures: dict[str, RegistryProblem] = {}
         self._lock = threading.Lock()
-        limits = httpx.Limits(max_connections=pool_size * 2, max_keepalive_connections=pool_size)
-        common = dict(
-            limits=limits,
-            follow_redirects=False,
-            trust_env=True,
-            headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"},
-        )
+        self._pool_size = pool_size
         # Made on first use: loading the trust store costs ~100 ms here, wasted when every registry
         # of the run is one named insecure.
-        self._verified: httpx.Client | None = None
-        self._unverified: httpx.Client | None = None
-        self._common = common
+        self._pool: Pool | None = None
 
     def close(self) -> None:
-        if self._verified:
-            self._verified.close()
-        if self._unverified:
-            self._unverified.close()
+        if self._pool is not None:
+            self._pool.close()
 
     # ---- transport -------------------------------------------------------------------------
 
     def is_insecure(self, host: str) -> bool:
         return host in self.options.insecure or split_host_port(host)[0] in self.options.insecure
 
-    def _client_for(self, host: str) -> httpx.Client:
+    def _connections(self) -> Pool:
         with self._lock:
-            if not self.is_insecure(host):
-                if self._verified is None:
-                    ssl_context = _ssl_context(self.options.ca_file)
-                    self._verified = httpx.Client(verify=ssl_context, **self._common)
-                    install(self._verified, self._backend)
-                return self._verified
-            if self._unverified is None:
-                self._unverified = httpx.Client(verify=False, **self._common)
-                install(self._unverified, self._backend)
-            return self._unverified
+            if self._pool is None:
+                verified = _ssl_context(self.options.ca_file)
+                self._pool = Pool(verified, unverified_context(), self._pool_size)
+            return self._pool
 
     def _claim_first_contact(self, host: str) -> threading.Lock | None:
         """The first request to a host goes alone and the others wait for it, so they use the
@@ -239,7 +241,8 @@ class RegistryClient:
         """The scheme the registry of `domain` answered on: http only for one named insecure."""
         return self._scheme(api_host(domain))
 
-    def _timeout(self) -> httpx.Timeout:
+    def _request_end(self) -> float:
+        """When a request starting now must be over: its timeout, or the run's deadline."""
         remaining = self.deadline.remaining()
         if remaining <= 0:
             raise RegistryProblem(
@@ -247,7 +250,7 @@ class RegistryClient:
                 "deadline exceeded",
                 "pullgate's run deadline passed before the registry answered",
             )
-        return httpx.Timeout(min(self.options.timeout, remaining))
+        return time.monotonic() + min(self.options.timeout, remaining)
 
     def _once(
         self,
@@ -260,28 +263,21 @@ class RegistryClient:
         """One exchange, all of it (connect, headers, body) within the per-request timeout and
         the run's deadline; the body capped as it streams and as it is decompressed."""
         host = urlsplit(url).netloc
-        client = self._client_for(host)
-        timeout = self._timeout()
-        ends_at = time.monotonic() + timeout.read
-        with self._backend.bound.until(ends_at):
-            request = client.build_request(
-                method, url, headers=headers, content=content, timeout=timeout
-            )
-            resp = client.send(request, stream=True)
-            try:
-                return self._read(resp, url, cap)
-            finally:
-                resp.close()
+        sent = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate", **headers}
+        with self._connections().request(
+            method, url, sent, content, self._request_end(), verify=not self.is_insecure(host)
+        ) as resp:
+            return self._read(resp, method, url, cap)
 
-    def _read(self, resp: httpx.Response, url: str, cap: int) -> Answer:
-        ok = resp.status_code < 300
+    def _read(self, resp: Response, method: str, url: str, cap: int) -> Answer:
+        ok = resp.status < 300
         limit = cap if ok else MAX_ERROR_BYTES
         declared = resp.headers.get("content-length", "").strip()
         if ok and declared.isascii() and declared.isdigit() and int(declared) > limit:
             raise RegistryProblem(
                 "registry-error",
                 f"answer of {declared} bytes exceeds the {limit} byte limit",
-                status=resp.status_code,
+                status=resp.status,
             )
         decoder = CappedDecoder(resp.headers.get("content-encoding", ""), limit)
         try:
@@ -292,14 +288,14 @@ class RegistryClient:
                 raise RegistryProblem(
                     "registry-error",
                     f"answer exceeds the {limit} byte limit",
-                    status=resp.status_code,
+                    status=resp.status,
                 ) from None
         body = bytes(decoder.body[:limit])
         if not ok:
             body = self._scrub_bytes(body)
         parts = urlsplit(url)
         quotable = self._may_carry_secrets(parts.scheme, parts.netloc)
-        return Answer(resp.status_code, resp.headers, body, url, quotable)
+        return Answer(resp.status, resp.headers, body, url, quotable)
 
     def _scrub_bytes(self, body: bytes) -> bytes:
         text = body.decode("utf-8", "surrogateescape")
@@ -313,7 +309,7 @@ class RegistryClient:
         scheme = self._scheme(host)
         try:
             return self._once(method, f"{scheme}://{host}{path}", headers, cap)
-        except httpx.TransportError as exc:
+        except TransportError as exc:
             if not self.is_insecure(host) or scheme == "http":
                 raise
             if classify_transport_error(exc, host).cause not in ("tls", "unreachable"):
@@ -340,10 +336,10 @@ class RegistryClient:
         while True:
             try:
                 answer = self._follow(method, host, path, headers, cap)
-            except httpx.TransportError as exc:
+            except TransportError as exc:
                 problem = classify_transport_error(exc, host)
                 # A timeout already cost a whole request's time: no extra first-contact tries.
-                tries = None if isinstance(exc, httpx.TimeoutException) else retries
+                tries = None if isinstance(exc, RequestTimeout) else retries
                 if problem.cause == "unreachable" and self._may_retry(attempt, None, tries):
                     attempt += 1
                     continue
@@ -371,7 +367,7 @@ class RegistryClient:
         HTTPS client`, not a certificate problem."""
         try:
             answer = self._once("GET", f"http://{host}/v2/", {}, MAX_ERROR_BYTES)
-        except (httpx.TransportError, RegistryProblem):
+        except (TransportError, RegistryProblem):
             problem.detail = "tls: first record does not look like a TLS handshake"
             return problem
         return RegistryProblem(
@@ -400,22 +396,20 @@ class RegistryClient:
             if answer.status not in (301, 302, 303, 307, 308) or "location" not in answer.headers:
                 return answer
             try:
-                target = httpx.URL(answer.url).join(answer.headers["location"])
-            except (httpx.InvalidURL, ValueError, UnicodeError):
+                target = redirect_target(answer.url, answer.headers["location"])
+            except ValueError:
                 raise RegistryProblem(
                     "registry-error", f"redirect to an invalid location from {host}"
                 ) from None
-            if target.scheme not in ("http", "https"):
-                raise RegistryProblem(
-                    "registry-error", f"redirect to a {target.scheme!r} URL from {host}"
-                )
+            scheme, netloc = urlsplit(target)[:2]
+            if scheme not in ("http", "https"):
+                raise RegistryProblem("registry-error", f"redirect to a {scheme!r} URL from {host}")
             hop_headers = dict(headers)
-            netloc = target.netloc.decode()
-            if netloc != host or not self._may_carry_secrets(target.scheme, netloc):
+            if netloc != host or not self._may_carry_secrets(scheme, netloc):
                 # Credentials were meant for the registry, not for its storage backend, and
                 # never travel in clear to an address not named insecure.
                 hop_headers.pop("Authorization", None)
-            answer = self._once(method, str(target), hop_headers, cap)
+            answer = self._once(method, target, hop_headers, cap)
         return answer
 
     # ---- auth ------------------------------------------------------------------------------
@@ -512,7 +506,7 @@ class RegistryClient:
                 with self._lock:
                     self.token_requests += 1
                 answer = self._once(method, url, headers, MAX_TOKEN_BYTES, content)
-            except httpx.TransportError as exc:
+            except TransportError as exc:
                 problem = classify_transport_error(exc, host)
                 problem.detail = f"token server {host}: {problem.detail}"
                 if problem.cause == "unreachable" and self._may_retry(attempt, None):

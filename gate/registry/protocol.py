@@ -1,5 +1,6 @@
 """Distribution protocol vocabulary shared by the client and the resolver: media types, size
-limits, the answer type, and `RegistryProblem`. Kept free of httpx so offline runs never load it."""
+limits, the answer type, and `RegistryProblem`. Kept free of the transport, so that offline runs
+never load it."""
 
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ class RegistryProblem(Exception):
 @dataclass
 class Answer:
     status: int
-    headers: Mapping[str, str]  # case-insensitive (httpx.Headers)
+    headers: Mapping[str, str]  # case-insensitive (transport.Headers)
     body: bytes
     url: str
     # False for a plain-HTTP answer from an address not named insecure: a realm or redirect
