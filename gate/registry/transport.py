@@ -211,6 +211,26 @@ class _Proxy:
         return cls(parts.hostname, port, auth)
 
 
+@dataclass(frozen=True)
+class _Route:
+    """Where a URL's requests go: connections are pooled per route."""
+
+    scheme: str
+    host: str
+    port: int
+    verify: bool
+    proxy: _Proxy | None
+
+    @classmethod
+    def of(cls, url: str, verify: bool) -> _Route:
+        parts = urlsplit(url)
+        scheme = parts.scheme
+        port = parts.port or (443 if scheme == "https" else 80)
+        proxy_url = proxy_for(scheme, parts.netloc)
+        proxy = _Proxy.parse(proxy_url) if proxy_url else None
+        return cls(scheme, parts.hostname or "", port, verify, proxy)
+
+
 # ---- the pool --------------------------------------------------------------------------------
 
 
@@ -271,7 +291,7 @@ class Pool:
     def __init__(self, verified: ssl.SSLContext, unverified: ssl.SSLContext, size: int) -> None:
         self._contexts = {True: bounded_context(verified), False: unverified}
         self._size = size
-        self._idle: dict[tuple, list[http.client.HTTPConnection]] = {}
+        self._idle: dict[_Route, list[http.client.HTTPConnection]] = {}
         self._lock = threading.Lock()
         self._closed = False
 
@@ -294,22 +314,18 @@ class Pool:
         verify: bool = True,
     ) -> Iterator[Response]:
         """One exchange, all of it before `ends_at`; the caller reads the body inside."""
+        route = _Route.of(url, verify)
         parts = urlsplit(url)
-        scheme, host = parts.scheme, parts.hostname or ""
-        port = parts.port or (443 if scheme == "https" else 80)
         target = parts.path or "/"
         if parts.query:
             target += "?" + parts.query
-        proxy_url = proxy_for(scheme, parts.netloc)
-        proxy = _Proxy.parse(proxy_url) if proxy_url else None
-        key = (scheme, host, port, verify, proxy)
         for attempt in (0, 1):
-            connection, reused = self._checkout(key, scheme, host, port, verify, proxy)
+            connection, reused = self._checkout(route)
             connection.ends_at = ends_at
             if connection.sock is not None:
                 connection.sock.ends_at = ends_at
             try:
-                raw = self._exchange(connection, method, url, target, headers, content, proxy)
+                raw = self._exchange(connection, method, url, target, headers, content, route.proxy)
             except BaseException as exc:
                 connection.close()
                 if reused and attempt == 0 and isinstance(exc, _STALE):
@@ -320,7 +336,7 @@ class Pool:
             _log.debug(
                 "HTTP Request: %s %s://%s%s %d",
                 method,
-                scheme,
+                parts.scheme,
                 parts.netloc,
                 parts.path,
                 raw.status,
@@ -334,7 +350,7 @@ class Pool:
                 _raise_translated(exc)
             raise
         if raw.isclosed() and not raw.will_close:
-            self._checkin(key, connection)
+            self._checkin(route, connection)
         else:
             raw.close()
             connection.close()
@@ -356,28 +372,43 @@ class Pool:
         connection.request(method, target, body=content, headers=dict(headers))
         return connection.getresponse()
 
-    def _checkout(
-        self, key: tuple, scheme: str, host: str, port: int, verify: bool, proxy: _Proxy | None
-    ) -> tuple[http.client.HTTPConnection, bool]:
+    def warm(self, url: str, ends_at: float, verify: bool = True) -> None:
+        """Open a connection for `url`'s host ahead of its request (TCP, proxy tunnel, TLS),
+        unless one is idle already; failures are left for the request to meet and report."""
+        route = _Route.of(url, verify)
+        connection, reused = self._checkout(route)
+        if not reused:
+            connection.ends_at = ends_at
+            try:
+                connection.connect()
+            except Exception:  # noqa: BLE001 - the request that follows reports it
+                connection.close()
+                return
+        self._checkin(route, connection)
+
+    def _checkout(self, route: _Route) -> tuple[http.client.HTTPConnection, bool]:
         with self._lock:
-            idle = self._idle.get(key)
+            idle = self._idle.get(route)
             if idle:
                 return idle.pop(), True
-        if scheme == "https":
-            context = self._contexts[verify]
+        proxy = route.proxy
+        if route.scheme == "https":
+            context = self._contexts[route.verify]
             if proxy is None:
-                return _TLS(host, port, context), False
+                return _TLS(route.host, route.port, context), False
             connection = _TLS(proxy.host, proxy.port, context)
             auth = proxy.authorization
-            connection.set_tunnel(host, port, {"Proxy-Authorization": auth} if auth else None)
+            connection.set_tunnel(
+                route.host, route.port, {"Proxy-Authorization": auth} if auth else None
+            )
             return connection, False
         if proxy is not None:
             return _Plain(proxy.host, proxy.port), False
-        return _Plain(host, port), False
+        return _Plain(route.host, route.port), False
 
-    def _checkin(self, key: tuple, connection: http.client.HTTPConnection) -> None:
+    def _checkin(self, route: _Route, connection: http.client.HTTPConnection) -> None:
         with self._lock:
-            idle = self._idle.setdefault(key, [])
+            idle = self._idle.setdefault(route, [])
             if not self._closed and len(idle) < self._size:
                 idle.append(connection)
                 return
