@@ -4,7 +4,7 @@ real registry over TLS on loopback (no added latency), manifest GETs with keep-a
 
     bench/clients.py [--requests 600]
 
-Rows: pullgate's own RegistryClient (httpx + the deadline backend, capped streaming), plain
+Rows: pullgate's own RegistryClient (http.client + the socket deadline, capped streaming), plain
 httpx over HTTP/1.1, httpx over HTTP/2 (h2, when installed), urllib3, http.client; each
 sequentially on one connection and with 16 threads. Reported: process CPU per request (user +
 system) and wall time, best of 3.
@@ -109,7 +109,7 @@ def clients(registry, path: str) -> dict[str, Callable[[int], Callable[[], int]]
         return get
 
     found = {
-        "pullgate RegistryClient (httpx, HTTP/1.1)": pullgate,
+        "pullgate RegistryClient (http.client, HTTP/1.1)": pullgate,
         "httpx, HTTP/1.1": httpx_client(False),
         "urllib3": urllib3_client,
         "http.client": http_client,
