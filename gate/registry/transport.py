@@ -304,7 +304,10 @@ class Pool:
         proxy = _Proxy.parse(proxy_url) if proxy_url else None
         key = (scheme, host, port, verify, proxy)
         for attempt in (0, 1):
-            connection, reused = self._checkout(key, scheme, host, port, verify, proxy)
+            # The retry after a stale connection opens a new one: the other idle connections
+            # to the host may have been closed by the same server just the same.
+            fresh = attempt > 0
+            connection, reused = self._checkout(key, scheme, host, port, verify, proxy, fresh)
             connection.ends_at = ends_at
             if connection.sock is not None:
                 connection.sock.ends_at = ends_at
@@ -357,12 +360,20 @@ class Pool:
         return connection.getresponse()
 
     def _checkout(
-        self, key: tuple, scheme: str, host: str, port: int, verify: bool, proxy: _Proxy | None
+        self,
+        key: tuple,
+        scheme: str,
+        host: str,
+        port: int,
+        verify: bool,
+        proxy: _Proxy | None,
+        fresh: bool = False,
     ) -> tuple[http.client.HTTPConnection, bool]:
-        with self._lock:
-            idle = self._idle.get(key)
-            if idle:
-                return idle.pop(), True
+        if not fresh:
+            with self._lock:
+                idle = self._idle.get(key)
+                if idle:
+                    return idle.pop(), True
         if scheme == "https":
             context = self._contexts[verify]
             if proxy is None:
