@@ -320,7 +320,9 @@ class Pool:
         if parts.query:
             target += "?" + parts.query
         for attempt in (0, 1):
-            connection, reused = self._checkout(route)
+            # The retry after a stale connection opens a new one: the other idle connections
+            # to the host may have been closed by the same server just the same.
+            connection, reused = self._checkout(route, fresh=attempt > 0)
             connection.ends_at = ends_at
             if connection.sock is not None:
                 connection.sock.ends_at = ends_at
@@ -386,11 +388,14 @@ class Pool:
                 return
         self._checkin(route, connection)
 
-    def _checkout(self, route: _Route) -> tuple[http.client.HTTPConnection, bool]:
-        with self._lock:
-            idle = self._idle.get(route)
-            if idle:
-                return idle.pop(), True
+    def _checkout(
+        self, route: _Route, fresh: bool = False
+    ) -> tuple[http.client.HTTPConnection, bool]:
+        if not fresh:
+            with self._lock:
+                idle = self._idle.get(route)
+                if idle:
+                    return idle.pop(), True
         proxy = route.proxy
         if route.scheme == "https":
             context = self._contexts[route.verify]
