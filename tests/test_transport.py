@@ -15,7 +15,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
@@ -53,14 +53,26 @@ def no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def pool(tls_files: TLSFiles) -> Iterator[Pool]:
-    """A pool trusting the test CA (and nothing else), closed at teardown."""
-    verified = ssl.create_default_context(cafile=str(tls_files.ca_file))
-    connections = Pool(verified, unverified_context(), size=4)
+def make_pool(tls_files: TLSFiles) -> Iterator[Callable[[], Pool]]:
+    """Pools trusting the test CA (and nothing else), closed at teardown. A pool reads the proxy
+    environment when it is made, as a run does once: make it after setting the variables."""
+    made: list[Pool] = []
+
+    def make() -> Pool:
+        verified = ssl.create_default_context(cafile=str(tls_files.ca_file))
+        made.append(Pool(verified, unverified_context(), size=4))
+        return made[-1]
+
     try:
-        yield connections
+        yield make
     finally:
-        connections.close()
+        for each in made:
+            each.close()
+
+
+@pytest.fixture
+def pool(make_pool: Callable[[], Pool]) -> Pool:
+    return make_pool()
 
 
 def get(
@@ -394,12 +406,13 @@ def test_a_deadline_already_past_fails_as_a_timeout_without_connecting(pool, fau
 
 
 def test_https_goes_through_the_https_proxy_tunnel_with_its_credentials(
-    pool, fault_server, tls_files, monkeypatch
+    make_pool, fault_server, tls_files, monkeypatch
 ):
     counting = Counting()
     server = fault_server(counting, tls=tls_files)
     with serve_proxy({PROXIED_NAME: "127.0.0.1"}) as (proxy_url, proxy):
         monkeypatch.setenv("HTTPS_PROXY", proxy_url.replace("://", "://alice:s3cret@"))
+        pool = make_pool()
         status, _, body = get(pool, f"https://{PROXIED_NAME}:{server.port}/v2/")
         pool.close()  # ends the tunnel before the proxy stops
     assert (status, body) == (200, b"{}")
@@ -410,13 +423,14 @@ def test_https_goes_through_the_https_proxy_tunnel_with_its_credentials(
 
 
 def test_tls_through_a_tunnel_is_verified_against_the_targets_name_not_the_proxys(
-    pool, fault_server, tls_files, monkeypatch
+    make_pool, fault_server, tls_files, monkeypatch
 ):
     """The proxy listens on 127.0.0.1, a name the certificate holds; the target's name is not
     in it, so the handshake through the tunnel must fail."""
     server = fault_server(Counting(), tls=tls_files)
     with serve_proxy({"registry.example": "127.0.0.1"}) as (proxy_url, proxy):
         monkeypatch.setenv("HTTPS_PROXY", proxy_url)
+        pool = make_pool()
         with pytest.raises(TransportError) as caught:
             get(pool, f"https://registry.example:{server.port}/v2/")
     assert proxy.connects == [f"registry.example:{server.port}"]
@@ -425,41 +439,47 @@ def test_tls_through_a_tunnel_is_verified_against_the_targets_name_not_the_proxy
 
 
 def test_percent_encoded_proxy_credentials_are_decoded_before_use(
-    pool, fault_server, tls_files, monkeypatch
+    make_pool, fault_server, tls_files, monkeypatch
 ):
     server = fault_server(Counting(), tls=tls_files)
     with serve_proxy({PROXIED_NAME: "127.0.0.1"}) as (proxy_url, proxy):
         monkeypatch.setenv("https_proxy", proxy_url.replace("://", "://dom%5Cbob:p%40ss%3Aw@"))
+        pool = make_pool()
         assert get(pool, f"https://{PROXIED_NAME}:{server.port}/v2/")[0] == 200
         pool.close()
     assert proxy.requests[0].headers["proxy-authorization"] == basic("dom\\bob", "p@ss:w")
 
 
-def test_no_proxy_naming_the_host_bypasses_the_proxy(pool, fault_server, tls_files, monkeypatch):
+def test_no_proxy_naming_the_host_bypasses_the_proxy(
+    make_pool, fault_server, tls_files, monkeypatch
+):
     server = fault_server(Counting(), tls=tls_files)
     with serve_proxy({}) as (proxy_url, proxy):
         monkeypatch.setenv("HTTPS_PROXY", proxy_url)
         monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+        pool = make_pool()
         assert get(pool, f"{server.url}/v2/")[0] == 200
     assert proxy.requests == []
 
 
-def test_a_proxy_refusing_the_tunnel_is_proxy_failed_with_its_status(pool, monkeypatch):
+def test_a_proxy_refusing_the_tunnel_is_proxy_failed_with_its_status(make_pool, monkeypatch):
     port = refused_port()
     with serve_proxy({"registry.example": "127.0.0.1"}) as (proxy_url, proxy):
         monkeypatch.setenv("HTTPS_PROXY", proxy_url)
+        pool = make_pool()
         with pytest.raises(ProxyFailed, match="502 Bad Gateway"):
             get(pool, f"https://registry.example:{port}/v2/")
     assert proxy.connects == [f"registry.example:{port}"]
 
 
 def test_plain_http_goes_to_the_http_proxy_in_absolute_form_with_its_credentials(
-    pool, fault_server, monkeypatch
+    make_pool, fault_server, monkeypatch
 ):
     counting = Counting()
     server = fault_server(counting)
     with serve_proxy({"registry.internal": "127.0.0.1"}) as (proxy_url, proxy):
         monkeypatch.setenv("HTTP_PROXY", proxy_url.replace("://", "://alice:s3cret@"))
+        pool = make_pool()
         url = f"http://registry.internal:{server.port}/v2/app/manifests/1?ns=docker.io"
         status, _, body = get(pool, url)
     assert (status, body) == (200, b"{}")
@@ -479,9 +499,10 @@ def test_plain_http_goes_to_the_http_proxy_in_absolute_form_with_its_credentials
     ],
 )
 def test_a_proxy_not_spoken_over_http_is_refused_without_quoting_its_password(
-    pool, monkeypatch, variable, url
+    make_pool, monkeypatch, variable, url
 ):
     monkeypatch.setenv(variable, url)
+    pool = make_pool()
     with pytest.raises(ProxyFailed) as caught:
         get(pool, "https://127.0.0.1:1/v2/")
     message = str(caught.value)

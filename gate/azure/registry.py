@@ -244,9 +244,6 @@ def _first(exc: BaseException) -> str:
 def proxied(host: str) -> bool:
     """Whether the environment sends HTTPS to `host` through a proxy (then the runner's own DNS
     answer is not the address it reaches the host at)."""
-    import urllib.request
+    from gate.registry.egress import proxy_for
 
-    proxies = urllib.request.getproxies()
-    if not proxies.get("https"):
-        return False
-    return not urllib.request.proxy_bypass(host)
+    return proxy_for(host) is not None

@@ -16,7 +16,6 @@ in the manifest.
 
 from __future__ import annotations
 
-import urllib.request
 from collections.abc import Iterable
 from dataclasses import replace
 
@@ -51,12 +50,11 @@ def is_well_known(host: str) -> bool:
 
 
 def proxy_for(host: str) -> str | None:
-    """The proxy this runner's environment sends HTTPS for `host` through (as httpx does)."""
-    proxies = urllib.request.getproxies()
-    proxy = proxies.get("https") or proxies.get("all")
-    if not proxy or urllib.request.proxy_bypass(split_host_port(host)[0]):
-        return None
-    return proxy
+    """The proxy this runner's environment sends HTTPS for `host` through, as the registry
+    transport chooses it."""
+    from gate.registry.transport import proxy_for as transport_proxy_for
+
+    return transport_proxy_for("https", host)
 
 
 def _network_failure(res: Resolution) -> bool:

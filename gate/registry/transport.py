@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NoReturn
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from gate.registry.protocol import RegistryProblem
 
@@ -171,10 +171,12 @@ class _TLS(http.client.HTTPSConnection):
 # ---- proxies from the environment ------------------------------------------------------------
 
 
-def proxy_for(scheme: str, host: str) -> str | None:
+def proxy_for(scheme: str, host: str, proxies: Mapping[str, str] | None = None) -> str | None:
     """The proxy URL this runner's environment (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY)
-    sends `scheme`://`host` through, or None."""
-    proxies = urllib.request.getproxies_environment()
+    sends `scheme`://`host` through, or None. `proxies`: the environment's, read once by the
+    caller (reading it walks the whole environment: 0.1 ms, at every request before)."""
+    if proxies is None:
+        proxies = urllib.request.getproxies_environment()
     proxy = proxies.get(scheme) or proxies.get("all")
     if not proxy:
         return None
@@ -222,11 +224,10 @@ class _Route:
     proxy: _Proxy | None
 
     @classmethod
-    def of(cls, url: str, verify: bool) -> _Route:
-        parts = urlsplit(url)
+    def of(cls, parts: SplitResult, verify: bool, proxies: Mapping[str, str]) -> _Route:
         scheme = parts.scheme
         port = parts.port or (443 if scheme == "https" else 80)
-        proxy_url = proxy_for(scheme, parts.netloc)
+        proxy_url = proxy_for(scheme, parts.netloc, proxies)
         proxy = _Proxy.parse(proxy_url) if proxy_url else None
         return cls(scheme, parts.hostname or "", port, verify, proxy)
 
@@ -294,6 +295,15 @@ class Pool:
         self._idle: dict[_Route, list[http.client.HTTPConnection]] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self._proxies = urllib.request.getproxies_environment()  # once: the run's environment
+        self._routes: dict[tuple[str, str, bool], _Route] = {}
+
+    def _route(self, parts: SplitResult, verify: bool) -> _Route:
+        key = (parts.scheme, parts.netloc, verify)
+        route = self._routes.get(key)
+        if route is None:
+            route = self._routes[key] = _Route.of(parts, verify, self._proxies)
+        return route
 
     def close(self) -> None:
         with self._lock:
@@ -314,8 +324,8 @@ class Pool:
         verify: bool = True,
     ) -> Iterator[Response]:
         """One exchange, all of it before `ends_at`; the caller reads the body inside."""
-        route = _Route.of(url, verify)
         parts = urlsplit(url)
+        route = self._route(parts, verify)
         target = parts.path or "/"
         if parts.query:
             target += "?" + parts.query
@@ -377,7 +387,7 @@ class Pool:
     def warm(self, url: str, ends_at: float, verify: bool = True) -> None:
         """Open a connection for `url`'s host ahead of its request (TCP, proxy tunnel, TLS),
         unless one is idle already; failures are left for the request to meet and report."""
-        route = _Route.of(url, verify)
+        route = self._route(urlsplit(url), verify)
         connection, reused = self._checkout(route)
         if not reused:
             connection.ends_at = ends_at
