@@ -462,6 +462,28 @@ def test_no_proxy_naming_the_host_bypasses_the_proxy(
     assert proxy.requests == []
 
 
+@pytest.mark.parametrize(
+    "no_proxy, bypassed",
+    [
+        ("10.0.0.0/8, 127.0.0.0/8", True),
+        (".svc,.cluster.local,10.0.0.0/8", False),
+        ("127.0.0.1:{port}", True),
+        ("127.0.0.1:1", False),
+    ],
+)
+def test_no_proxy_networks_and_host_ports_are_honoured(
+    make_pool, fault_server, tls_files, monkeypatch, no_proxy, bypassed
+):
+    server = fault_server(Counting(), tls=tls_files)
+    with serve_proxy({}) as (proxy_url, proxy):
+        monkeypatch.setenv("HTTPS_PROXY", proxy_url)
+        monkeypatch.setenv("NO_PROXY", no_proxy.format(port=server.port))
+        pool = make_pool()
+        assert get(pool, f"{server.url}/v2/")[0] == 200
+        pool.close()  # ends a tunnel before the proxy stops
+    assert (proxy.connects == []) is bypassed
+
+
 def test_a_proxy_refusing_the_tunnel_is_proxy_failed_with_its_status(make_pool, monkeypatch):
     port = refused_port()
     with serve_proxy({"registry.example": "127.0.0.1"}) as (proxy_url, proxy):

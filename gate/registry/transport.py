@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import ipaddress
 import logging
 import socket
 import ssl
@@ -180,10 +181,29 @@ def proxy_for(scheme: str, host: str, proxies: Mapping[str, str] | None = None) 
     proxy = proxies.get(scheme) or proxies.get("all")
     if not proxy:
         return None
-    name = urlsplit(f"//{host}").hostname or host
-    if urllib.request.proxy_bypass_environment(name, proxies):
+    if urllib.request.proxy_bypass_environment(host, proxies) or _in_no_proxy_network(
+        urlsplit(f"//{host}").hostname or host, proxies.get("no", "")
+    ):
         return None
     return proxy
+
+
+def _in_no_proxy_network(name: str, no_proxy: str) -> bool:
+    """An address inside a NO_PROXY network (10.0.0.0/8, fd00::/8), as Kubernetes runners set
+    it; urllib matches names and suffixes only."""
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    for entry in no_proxy.split(","):
+        if "/" not in entry:
+            continue
+        try:
+            if address in ipaddress.ip_network(entry.strip(), strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 @dataclass(frozen=True)
