@@ -873,6 +873,8 @@ class Arm:
     requests: list[str] = field(default_factory=list)
     network: dict[str, dict] = field(default_factory=dict)  # lower-cased id -> resource JSON
     fail_network: int = 0  # answer every Microsoft.Network read with this status (e.g. 500)
+    stall: float = 0.0  # seconds every GET waits before its answer (until `released` is set)
+    released: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         for guid, (name, permissions) in BUILT_IN.items():
@@ -955,6 +957,8 @@ class _Handler(BaseHTTPRequestHandler):
         return f"https://{host}:{port}"
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        if self.arm.stall:
+            self.arm.released.wait(self.arm.stall)
         url = urlsplit(self.path)
         path = url.path.rstrip("/")
         low = path.lower()

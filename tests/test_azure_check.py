@@ -858,3 +858,31 @@ def test_the_pipeline_assignee_type_follows_its_token(stack):
     person = _jwt({"aud": "https://management.azure.com", "oid": PIPELINE_OID, "scp": "user"})
     session = ArmSession(CLOUDS["AzureCloud"], credential=StaticCredential(person))
     assert session.principal_type() == "User"
+
+
+def test_an_arm_endpoint_that_stalls_ends_the_read_by_the_runs_deadline(tls_files):
+    """The SDK's timeouts apply per socket operation and are fixed when a client is made: the
+    run's deadline is held around each read instead."""
+    import time
+
+    from gate.azure.arm import AzureError
+
+    arm = Arm(stall=30)
+    with serve_arm(arm, tls_files) as server:
+        session = ArmSession(
+            CLOUDS["AzureCloud"],
+            credential=StaticCredential(),
+            base_url=server.url,
+            verify=str(server.ca_file),
+            timeout=30,
+            retries=0,
+            ends_at=time.monotonic() + 1.5,
+        )
+        client = session.containerservice(SUB)
+        started = time.monotonic()
+        try:
+            with pytest.raises(AzureError, match="deadline passed before Azure Resource Manager"):
+                session.call("read the cluster", SUB, lambda: client.managed_clusters.get("a", "b"))
+            assert time.monotonic() - started < 3
+        finally:
+            arm.released.set()

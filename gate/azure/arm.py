@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from gate.deadline import run_within
+
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
@@ -270,7 +272,7 @@ class ArmSession:
         )
 
         try:
-            return fn()
+            return self.within(f"Azure Resource Manager ({operation})", fn)
         except ClientAuthenticationError as exc:
             self.require_login()
             raise AzureError(
@@ -297,6 +299,19 @@ class ArmSession:
                 f" {_first_line(exc)}"
             ) from None
 
+    def within(self, who: str, fn: Callable[[], T]) -> T:
+        """`fn()` ended by the run's deadline: the SDK's timeouts apply per socket operation
+        and per client (fixed when the client was made), so a slow endpoint could outlast it."""
+        if self.ends_at is None:
+            return fn()
+        left = self.ends_at - time.monotonic()
+        try:
+            if left <= 0:
+                raise TimeoutError
+            return run_within(fn, left, name="pullgate-azure")
+        except TimeoutError:
+            raise AzureError(f"the run's deadline passed before {who} answered") from None
+
     def _claims(self) -> dict:
         """The claims of pullgate's own ARM token ({} when it is not a JWT, or no login), read
         once per run: asked per use, and a CLI credential runs `az` for each token."""
@@ -309,7 +324,10 @@ class ArmSession:
         import json
 
         try:
-            payload = self.credential.get_token(self.cloud.arm_scope).token.split(".")[1]
+            token = self.within(
+                "Microsoft Entra ID", lambda: self.credential.get_token(self.cloud.arm_scope)
+            )
+            payload = token.token.split(".")[1]
             claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
         except Exception:  # noqa: BLE001 - not a JWT, or no login: nothing to name
             return {}
@@ -338,7 +356,7 @@ class ArmSession:
         from azure.core.exceptions import ClientAuthenticationError
 
         try:
-            return self.credential.get_token(scope).token
+            return self.within("Microsoft Entra ID", lambda: self.credential.get_token(scope)).token
         except ClientAuthenticationError as exc:
             self.require_login()
             raise AzureError(
@@ -347,24 +365,44 @@ class ArmSession:
             ) from None
 
     def graph_get(self, path: str) -> tuple[int, dict]:
-        """GET on Microsoft Graph with the run's credential: (status, JSON body)."""
-        import httpx
+        """GET on Microsoft Graph with the run's credential: (status, JSON body), all of it
+        within the request timeout and the run's deadline, the answer capped."""
+        from gate.registry.protocol import MAX_MANIFEST_BYTES, RegistryProblem, load_json
+        from gate.registry.transport import (
+            BodyTooLarge,
+            CappedDecoder,
+            Pool,
+            TransportError,
+            unverified_context,
+        )
 
         token = self.token(f"{self.graph_url}/.default")
+        context = ssl_context(self.verify)
+        verified = context if isinstance(context, ssl.SSLContext) else unverified_context()
+        pool = Pool(verified, unverified_context(), size=1)
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         try:
-            resp = httpx.get(
-                f"{self.graph_url}{path}",
-                headers={"Authorization": f"Bearer {token}"},
-                timeout=self._timeout(),
-                verify=ssl_context(self.verify),
-            )
-        except httpx.HTTPError as exc:
-            return 0, {"error": {"message": _first_line(exc) or type(exc).__name__}}
+            ends_at = time.monotonic() + self._timeout()
+            url = f"{self.graph_url}{path}"
+            with pool.request(
+                "GET", url, headers, None, ends_at, verify=context is not False
+            ) as resp:
+                decoder = CappedDecoder(
+                    resp.headers.get("content-encoding", ""), MAX_MANIFEST_BYTES
+                )
+                for chunk in resp.iter_raw():
+                    decoder.feed(chunk)
+                status, raw = resp.status, bytes(decoder.body)
+        except (TransportError, RegistryProblem, BodyTooLarge) as exc:
+            message = _first_line(exc) or type(exc).__name__
+            return 0, {"error": {"message": message.replace(token, "***")}}
+        finally:
+            pool.close()
         try:
-            body = resp.json()
+            body = load_json(raw)
         except ValueError:
             body = {}
-        return resp.status_code, body if isinstance(body, dict) else {}
+        return status, body if isinstance(body, dict) else {}
 
 
 SDK_MODULES = (

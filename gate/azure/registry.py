@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from gate.azure.arm import ArmDenied, ArmNotFound, ArmSession, AzureError, plain
 from gate.azure.ids import RegistryRef, parse_id
 from gate.azure.network import RegistryNetwork, as_json, registry_network
 from gate.azure.rbac import ABAC_MODE
+from gate.deadline import run_within
 
 
 @dataclass(frozen=True)
@@ -159,26 +161,6 @@ def system_resolve(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-def _with_deadline(fn: Callable[[], Any], seconds: float) -> Any:
-    """Run `fn` in a daemon thread and give up after `seconds` (getaddrinfo has no timeout)."""
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller
-            box["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        raise TimeoutError(f"no answer within {seconds:g}s")
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
-
-
 @dataclass(frozen=True)
 class Reach:
     addresses: tuple[str, ...] = ()
@@ -200,7 +182,7 @@ def _is_public(address: str) -> bool:
 
 def resolve_host(host: str, timeout: float, resolve: Resolver = system_resolve) -> Reach:
     try:
-        addresses = _with_deadline(lambda: resolve(host, 443), timeout)
+        addresses = run_within(lambda: resolve(host, 443), timeout)
     except (socket.gaierror, UnicodeError) as exc:
         return Reach(cause="dns", detail=f"lookup {host}: no such host ({exc})")
     except (TimeoutError, OSError) as exc:
@@ -219,20 +201,21 @@ def probe_endpoint(host: str, url: str, timeout: float, ca_file: str | None = No
     proxy settings (HTTPS_PROXY, NO_PROXY), the system and certifi trust plus `--ca-file`, and a
     timeout. Any HTTP answer means the endpoint is reachable; a data endpoint answers `/v2/`
     without credentials with an error status."""
-    import httpx
-
     from gate.registry.client import _ssl_context, classify_transport_error
+    from gate.registry.transport import Pool, ProxyFailed, TransportError, unverified_context
 
+    pool = Pool(_ssl_context(ca_file), unverified_context(), size=1)
     try:
-        with httpx.Client(
-            verify=_ssl_context(ca_file), trust_env=True, timeout=timeout, follow_redirects=False
-        ) as client:
-            client.get(url)
-    except httpx.ProxyError as exc:
+        ends_at = time.monotonic() + timeout
+        with pool.request("GET", url, {"User-Agent": "pullgate"}, None, ends_at):
+            pass  # any answer will do; its body is not read
+    except ProxyFailed as exc:
         return Reach(cause="unreachable", detail=f"proxyconnect tcp: {_first(exc)}")
-    except (httpx.HTTPError, OSError) as exc:
+    except (TransportError, OSError) as exc:
         problem = classify_transport_error(exc, host)
         return Reach(cause=problem.cause, detail=problem.detail)
+    finally:
+        pool.close()
     return Reach()
 
 

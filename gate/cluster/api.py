@@ -28,6 +28,7 @@ from gate.cluster.state import (
     pull_secret_from,
     service_account_from,
 )
+from gate.deadline import run_within
 
 T = TypeVar("T")
 PAGE = 500
@@ -142,25 +143,17 @@ class LiveCluster:
         """One API call that ends within `timeout` in total: urllib3's timeouts apply to each
         read, so a server sending a byte at a time would hold it; the call runs in a daemon
         thread that is abandoned (its socket timeouts end it) when the time is up."""
-        done: dict[str, Any] = {}
 
-        def call() -> None:
-            try:
-                response = self._client.call_api(*request, _request_timeout=(timeout, timeout))
-                done["answer"] = (response.status, _read_capped(response.response))
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller
-                done["error"] = exc
+        def call() -> tuple[int, bytes]:
+            response = self._client.call_api(*request, _request_timeout=(timeout, timeout))
+            return response.status, _read_capped(response.response)
 
-        worker = threading.Thread(target=call, name="pullgate-kube", daemon=True)
-        worker.start()
-        worker.join(timeout)
-        if "error" in done:
-            raise done["error"]
-        if "answer" not in done:
+        try:
+            return run_within(call, timeout, name="pullgate-kube")
+        except TimeoutError:
             if self.ends_at is not None and time.monotonic() >= self.ends_at - 0.1:
-                raise TimeoutError("no complete answer before the run's deadline")
-            raise TimeoutError(f"no complete answer within {timeout:.1f} s")
-        return done["answer"]
+                raise TimeoutError("no complete answer before the run's deadline") from None
+            raise TimeoutError(f"no complete answer within {timeout:.1f} s") from None
 
     def _get(
         self, path: str, what: tuple[str, str, str | None], query: list | None = None
