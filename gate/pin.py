@@ -9,6 +9,7 @@ reads back as the pinned reference before anything is written.
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import os
 import sys
@@ -20,7 +21,15 @@ from typing import TextIO
 
 import yaml
 
-from gate.manifests import ImageUse, InputError, read_bundle, read_capped, read_stdin, read_text
+from gate.manifests import (
+    ImageUse,
+    InputError,
+    decode_bytes,
+    read_bundle,
+    read_capped,
+    read_stdin,
+    read_text,
+)
 from gate.reference import ImageRef
 from gate.registry.protocol import is_digest
 from gate.reports.parts import report_path
@@ -43,6 +52,8 @@ class Edit:
 @dataclass
 class PinPlan:
     texts: dict[str, str] = field(default_factory=dict)  # file -> original text
+    # file -> (byte order mark, codec) it was read with, to write it back alike
+    encodings: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     # file -> (where it pointed, device, inode) when its text was read: checked again before
     # writing, so a file swapped for a link (or edited) during the run is not written.
     origins: dict[str, tuple[str, int, int]] = field(default_factory=dict)
@@ -87,13 +98,23 @@ def pinned_reference(image: str, digest: str) -> str:
     return f"{image}{'' if ':' in last else ':latest'}@{digest}"
 
 
-def _read(file: str) -> str:
+_BOMS = (
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+)
+
+
+def _read(file: str) -> tuple[str, tuple[bytes, str]]:
+    """The text as `check` reads it (UTF-8, or UTF-16 with a byte order mark), and the byte
+    order mark and codec to write it back with, so a pin changes nothing but the pins."""
     try:
-        return read_capped(file).decode("utf-8")
+        data = read_capped(file)
+        text = decode_bytes(data, file)
     except InputError as exc:
         raise PinError(str(exc)) from None
-    except UnicodeDecodeError as exc:
-        raise PinError(f"{file}: cannot read: {exc.reason}") from None
+    encoding = next(((bom, codec) for bom, codec in _BOMS if data.startswith(bom)), (b"", "utf-8"))
+    return text, encoding
 
 
 def _identity(file: str) -> tuple[str, int, int]:
@@ -108,7 +129,7 @@ def _remember(plan: PinPlan, file: str) -> None:
         before = _identity(file)
     except OSError as exc:
         raise PinError(f"{file}: cannot read: {exc.strerror}") from None
-    plan.texts[file] = _read(file)
+    plan.texts[file], plan.encodings[file] = _read(file)
     plan.origins[file] = before
 
 
@@ -119,7 +140,7 @@ def _unchanged(plan: PinPlan, file: str) -> str | None:
         return None
     try:
         now = _identity(file)
-        text = _read(file)
+        text = _read(file)[0]
     except (OSError, PinError):
         return "it can no longer be read"
     if now != origin:
@@ -255,8 +276,9 @@ def write_pins(plan: PinPlan) -> list[str]:
         try:
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
             try:
-                with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-                    fh.write(text)
+                bom, codec = plan.encodings.get(file, (b"", "utf-8"))
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(bom + text.encode(codec))
                 os.chmod(tmp, path.stat().st_mode & 0o7777)
                 os.replace(tmp, path)
             except BaseException:

@@ -1,5 +1,7 @@
 """`pullgate pin`: tags become name:tag@digest in place, formatting kept (real registry)."""
 
+import codecs
+
 import pytest
 from click.testing import CliRunner
 
@@ -118,6 +120,28 @@ def test_windows_line_endings_are_kept(registry, shop):
     data = shop.path.read_bytes()
     assert data.count(b"\r\n") == data.count(b"\n")
     assert b"shop/web:1.4@sha256:" in data
+
+
+@pytest.mark.parametrize(
+    "bom, codec",
+    [
+        (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"),
+        (codecs.BOM_UTF8, "utf-8"),
+    ],
+)
+def test_a_file_is_written_back_in_its_own_encoding_with_its_byte_order_mark(
+    registry, shop, bom, codec
+):
+    original = shop.read_text()
+    shop.path.write_bytes(bom + original.encode(codec))
+    result = pin(str(shop.path), "--write", "--insecure-registry", registry.host)
+    assert result.exit_code == 0, result.output
+    data = shop.path.read_bytes()
+    assert data.startswith(bom)
+    text = data[len(bom) :].decode(codec)
+    assert f"shop/web:1.4@{shop.digests['web']}" in text
+    assert text.replace(f"@{shop.digests['web']}", "").count("\n") == original.count("\n")
 
 
 def test_stdin_prints_the_pinned_text_to_stdout(registry, shop):
