@@ -27,6 +27,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from azure.core.credentials import AccessToken, AccessTokenInfo
 from registry_server import TLSFiles, serve_https
 
+from gate.azure.arm import CLOUDS, ArmSession
+
 SUB = "0b1f6471-1bf0-4dda-aec3-cb9272f09590"
 OTHER_SUB = "7d3a9c1e-5b2f-4e8a-9c6d-2f1e0a3b4c5d"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -1189,6 +1191,21 @@ class ArmServer:
     url: str
     ca_file: Path
     arm: Arm
+
+
+def arm_session(server: ArmServer, **overrides: object) -> ArmSession:
+    """pullgate's ARM session against the fake (ARM and Graph), as the tests use it: a static
+    token, the fake's CA, 5 s timeouts, no retries; `overrides` for the rest."""
+    settings: dict = {
+        "credential": StaticCredential(),
+        "base_url": server.url,
+        "graph_url": server.url,
+        "verify": str(server.ca_file),
+        "timeout": 5,
+        "retries": 0,
+        **overrides,
+    }
+    return ArmSession(CLOUDS["AzureCloud"], **settings)
 
 
 @contextmanager

@@ -26,6 +26,7 @@ from arm_fake import (
     StaticCredential,
     a_record,
     agent_pool,
+    arm_session,
     cluster_id,
     endpoint_connection,
     managed_cluster,
@@ -108,15 +109,7 @@ class Stack:
         return f"{self.host}/{repo}:{tag}"
 
     def session(self) -> ArmSession:
-        return ArmSession(
-            CLOUDS["AzureCloud"],
-            credential=StaticCredential(),
-            base_url=self.server.url,
-            graph_url=self.server.url,
-            verify=str(self.server.ca_file),
-            timeout=5,
-            retries=0,
-        )
+        return arm_session(self.server)
 
     def resolver(self, dns: dict[str, list[str]]) -> Callable[[str, int], list[str]]:
         def resolve(host: str, port: int) -> list[str]:
@@ -869,15 +862,7 @@ def test_an_arm_endpoint_that_stalls_ends_the_read_by_the_runs_deadline(tls_file
 
     arm = Arm(stall=30)
     with serve_arm(arm, tls_files) as server:
-        session = ArmSession(
-            CLOUDS["AzureCloud"],
-            credential=StaticCredential(),
-            base_url=server.url,
-            verify=str(server.ca_file),
-            timeout=30,
-            retries=0,
-            ends_at=time.monotonic() + 1.5,
-        )
+        session = arm_session(server, timeout=30, ends_at=time.monotonic() + 1.5)
         client = session.containerservice(SUB)
         started = time.monotonic()
         try:

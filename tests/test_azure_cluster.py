@@ -12,6 +12,7 @@ from arm_fake import (
     Arm,
     StaticCredential,
     agent_pool,
+    arm_session,
     cluster_id,
     managed_cluster,
     serve_arm,
@@ -60,15 +61,7 @@ def arm() -> Arm:
 @pytest.fixture
 def session(arm: Arm, tls_files: TLSFiles) -> Iterator[ArmSession]:
     with serve_arm(arm, tls_files) as server:
-        yield ArmSession(
-            CLOUDS["AzureCloud"],
-            credential=StaticCredential(),
-            base_url=server.url,
-            graph_url=server.url,
-            verify=str(server.ca_file),
-            timeout=5,
-            retries=0,
-        )
+        yield arm_session(server)
 
 
 def read(session: ArmSession, aks: str = "rg-aks/aks-prod", **options: str):

@@ -13,10 +13,10 @@ import pytest
 from arm_fake import (
     SUB,
     Arm,
-    StaticCredential,
     a_record,
     agent_pool,
     application_rule,
+    arm_session,
     azure_firewall,
     classic_application_rule,
     classic_collection,
@@ -41,7 +41,7 @@ from arm_fake import (
 )
 from registry_server import TLSFiles
 
-from gate.azure.arm import CLOUDS, ArmSession
+from gate.azure.arm import ArmSession
 from gate.azure.cluster import read_cluster
 from gate.azure.network import NetworkReader, NodeNetwork, NodeView
 from gate.azure.options import AksOptions
@@ -111,15 +111,7 @@ def world(tls_files: TLSFiles) -> Iterator[World]:
         virtual_network("rg-other", "vnet-other", "10.9.0.0/16", [("endpoints", "10.9.2.0/24")]),
     )  # fmt: skip
     with serve_arm(arm, tls_files) as server:
-        session = ArmSession(
-            CLOUDS["AzureCloud"],
-            credential=StaticCredential(),
-            base_url=server.url,
-            verify=str(server.ca_file),
-            timeout=5,
-            retries=0,
-        )
-        yield World(arm, session, reg)
+        yield World(arm, arm_session(server), reg)
 
 
 def causes(view: NodeView) -> list[tuple[str, str, str]]:

@@ -17,7 +17,7 @@ from arm_fake import (
     REPO_READER,
     SUB,
     Arm,
-    StaticCredential,
+    arm_session,
     pull_condition,
     registry,
     registry_id,
@@ -26,7 +26,7 @@ from arm_fake import (
 )
 from registry_server import TLSFiles
 
-from gate.azure.arm import CLOUDS, ArmDenied, ArmSession
+from gate.azure.arm import ArmDenied, ArmSession
 from gate.azure.rbac import PullVerdict, RoleReader, decide
 
 KUBELET = "6f0c9d1e-2b3a-4c5d-8e9f-0a1b2c3d4e5f"
@@ -49,14 +49,7 @@ def arm() -> Arm:
 @pytest.fixture
 def session(arm: Arm, tls_files: TLSFiles) -> Iterator[ArmSession]:
     with serve_arm(arm, tls_files) as server:
-        yield ArmSession(
-            CLOUDS["AzureCloud"],
-            credential=StaticCredential(),
-            base_url=server.url,
-            verify=str(server.ca_file),
-            timeout=5,
-            retries=0,
-        )
+        yield arm_session(server)
 
 
 def verdict(

@@ -72,49 +72,43 @@ def _left(ends_at: float) -> float:
     return left
 
 
-def _clip(sock: socket.socket, ends_at: float) -> None:
-    """Let the next operation on `sock` wait only until `ends_at` (none set: as it was)."""
-    if ends_at != _NEVER:
-        sock.settimeout(_left(ends_at))
-
-
-class _DeadlineSocket(socket.socket):
-    """A TCP socket whose every read and write waits at most until `ends_at`."""
+class _Clipped:
+    """Every read and write waits at most until `ends_at` (none set: the socket's own timeout).
+    Mixed into the TCP socket and into the TLS socket over it; `sendall` is bounded as a whole
+    on TCP, send by send on TLS (where `sendall` loops over `send`)."""
 
     ends_at = _NEVER
 
+    def _clip(self) -> None:
+        if self.ends_at != _NEVER:
+            self.settimeout(_left(self.ends_at))  # type: ignore[attr-defined]
+
     def recv_into(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        _clip(self, self.ends_at)
-        return super().recv_into(*args, **kwargs)
+        self._clip()
+        return super().recv_into(*args, **kwargs)  # type: ignore[misc]
 
     def recv(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        _clip(self, self.ends_at)
-        return super().recv(*args, **kwargs)
+        self._clip()
+        return super().recv(*args, **kwargs)  # type: ignore[misc]
+
+    def send(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self._clip()
+        return super().send(*args, **kwargs)  # type: ignore[misc]
 
     def sendall(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        _clip(self, self.ends_at)  # the whole sendall, not each send
-        return super().sendall(*args, **kwargs)
+        self._clip()
+        return super().sendall(*args, **kwargs)  # type: ignore[misc]
 
 
-class _DeadlineSSLSocket(ssl.SSLSocket):
+class _DeadlineSocket(_Clipped, socket.socket):
+    """A TCP socket whose every read and write waits at most until `ends_at`."""
+
+
+class _DeadlineSSLSocket(_Clipped, ssl.SSLSocket):
     """The TLS layer of a `_DeadlineSocket`: its handshake is bounded by the timeout the raw
     socket carries when it is wrapped (CPython bounds the whole handshake by it); its reads
     and writes by `ends_at`, set once wrapped. Other users of the context (the Azure SDK's
     sessions) set no `ends_at` and keep their own timeouts."""
-
-    ends_at = _NEVER
-
-    def recv_into(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        _clip(self, self.ends_at)
-        return super().recv_into(*args, **kwargs)
-
-    def recv(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        _clip(self, self.ends_at)
-        return super().recv(*args, **kwargs)
-
-    def send(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        _clip(self, self.ends_at)
-        return super().send(*args, **kwargs)
 
 
 def bounded_context(context: ssl.SSLContext) -> ssl.SSLContext:
