@@ -343,27 +343,44 @@ class RegistryClient:
         Retry-After fits the deadline (`retries`: for transport failures, when not the usual).
         Same-host redirects keep Authorization, others drop it."""
         headers = dict(headers or {})
+
+        def plain_http(problem: RegistryProblem) -> RegistryProblem:
+            if _not_tls(problem) and not self.is_insecure(host):
+                return self._plain_http(host, problem)
+            return problem
+
+        return self._retrying(
+            lambda: self._follow(method, host, path, headers, cap), host, plain_http, retries
+        )
+
+    def _retrying(
+        self,
+        exchange: Callable[[], Answer],
+        host: str,
+        transport_problem: Callable[[RegistryProblem], RegistryProblem],
+        retries: int | None = None,
+        retry_after: bool = True,
+    ) -> Answer:
+        """`exchange()` again after 5xx, resets and timeouts (`retries` for transport failures,
+        when not the usual; a timeout already cost a whole request, so it gets no extra
+        first-contact tries), and after a 429 whose Retry-After fits (`retry_after`). A transport
+        failure that stays is raised as its cause, through `transport_problem`."""
         attempt = 0
         while True:
             try:
-                answer = self._follow(method, host, path, headers, cap)
+                answer = exchange()
             except TransportError as exc:
                 problem = classify_transport_error(exc, host)
-                # A timeout already cost a whole request's time: no extra first-contact tries.
                 tries = None if isinstance(exc, RequestTimeout) else retries
                 if problem.cause == "unreachable" and self._may_retry(attempt, None, tries):
                     attempt += 1
                     continue
-                if _not_tls(problem) and not self.is_insecure(host):
-                    problem = self._plain_http(host, problem)
-                raise problem from None
-            if answer.status == 429:
+                raise transport_problem(problem) from None
+            wait = None
+            if answer.status == 429 and retry_after:
                 wait = retry_after_seconds(answer.headers.get("retry-after"))
-                if (
-                    wait is not None
-                    and wait <= self.options.max_retry_after
-                    and self._may_retry(attempt, wait)
-                ):
+            if wait is not None and wait <= self.options.max_retry_after:
+                if self._may_retry(attempt, wait):
                     attempt += 1
                     continue
                 return answer
@@ -511,23 +528,17 @@ class RegistryClient:
         self, method: str, url: str, headers: dict[str, str], content: bytes | None
     ) -> Answer:
         host = urlsplit(url).netloc
-        attempt = 0
-        while True:
-            try:
-                with self._lock:
-                    self.token_requests += 1
-                answer = self._once(method, url, headers, MAX_TOKEN_BYTES, content)
-            except TransportError as exc:
-                problem = classify_transport_error(exc, host)
-                problem.detail = f"token server {host}: {problem.detail}"
-                if problem.cause == "unreachable" and self._may_retry(attempt, None):
-                    attempt += 1
-                    continue
-                raise problem from None
-            if answer.status in _TRANSIENT_STATUS and self._may_retry(attempt, None):
-                attempt += 1
-                continue
-            return answer
+
+        def exchange() -> Answer:
+            with self._lock:
+                self.token_requests += 1
+            return self._once(method, url, headers, MAX_TOKEN_BYTES, content)
+
+        def token_server(problem: RegistryProblem) -> RegistryProblem:
+            problem.detail = f"token server {host}: {problem.detail}"
+            return problem
+
+        return self._retrying(exchange, host, token_server, retry_after=False)
 
     def _authorization(
         self, host: str, scope: str, credential: Credential | None, challenge: Challenge | None
