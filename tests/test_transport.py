@@ -578,3 +578,25 @@ def test_an_unverified_connection_is_never_reused_for_a_verified_request(
         get(pool, f"{server.url}/v2/", verify=True)
     assert classify_transport_error(caught.value, server.host).cause == "tls"
     assert counting.requests == 1
+
+
+def test_a_silent_resolver_is_given_up_at_the_deadline_as_glibc_would_report_it(pool, monkeypatch):
+    real = socket.getaddrinfo
+    release = threading.Event()
+
+    def silent(host, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        if host == "registry.example":
+            release.wait(10)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", silent)
+    started = time.monotonic()
+    try:
+        with pytest.raises(TransportError) as caught:
+            get(pool, "https://registry.example/v2/", seconds=0.5)
+        assert time.monotonic() - started < 0.5 + MARGIN
+    finally:
+        release.set()
+    problem = classify_transport_error(caught.value, "registry.example")
+    assert problem.cause == "dns"
+    assert "Temporary failure in name resolution" in problem.evidence

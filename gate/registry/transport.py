@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 from urllib.parse import SplitResult, unquote, urlsplit
 
+from gate.deadline import run_within
 from gate.registry.protocol import RegistryProblem
 
 READ_CHUNK = 64 * 1024
@@ -125,11 +126,28 @@ def unverified_context() -> ssl.SSLContext:
     return bounded_context(context)
 
 
+def _lookup(host: str, port: int, ends_at: float) -> list:
+    """getaddrinfo, which takes no timeout (a silent resolver holds it for 5 s a try and
+    server), given up at `ends_at` with the error glibc gives when its resolver is silent."""
+    if ends_at == _NEVER:
+        return socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    left = _left(ends_at)  # past already: the request's own timeout, not the resolver's
+    try:
+        return run_within(
+            lambda: socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM), left, name="pullgate-dns"
+        )
+    except TimeoutError:
+        raise socket.gaierror(
+            socket.EAI_AGAIN,
+            "Temporary failure in name resolution (no answer before the request's deadline)",
+        ) from None
+
+
 def _connect(address: tuple[str, int], ends_at: float) -> _DeadlineSocket:
-    """socket.create_connection, with each attempt bounded by `ends_at`."""
+    """socket.create_connection, with the lookup and each attempt bounded by `ends_at`."""
     host, port = address
     error: OSError | None = None
-    for family, kind, proto, _, target in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
+    for family, kind, proto, _, target in _lookup(host, port, ends_at):
         sock = _DeadlineSocket(family, kind, proto)
         try:
             sock.ends_at = ends_at
