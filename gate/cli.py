@@ -16,6 +16,7 @@ import click
 from click_option_group import optgroup
 
 from gate import __version__
+from gate.limits import MAX_CONCURRENCY, MAX_SECONDS
 
 if TYPE_CHECKING:
     from gate.config import Config
@@ -25,7 +26,6 @@ EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 DEFAULT_CONCURRENCY = 16
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_DEADLINE = 300.0
-MAX_SECONDS = 86_400.0
 MAX_CA_BYTES = 4 * 1024 * 1024
 FORMAT_NAMES = ("text", "json", "sarif", "junit", "github", "azure", "markdown")
 PROGRESS_MIN_IMAGES = 8
@@ -285,7 +285,7 @@ def _progress(enabled: bool) -> Callable[[int], Callable[[object], None]] | None
 REGISTRY_OPTIONS: tuple[Option, ...] = (
     opt(
         "--concurrency",
-        type=click.IntRange(1, 256),
+        type=click.IntRange(1, MAX_CONCURRENCY),
         help=f"Registry requests in flight at once [default: {DEFAULT_CONCURRENCY}].",
     ),
     opt(

@@ -12,16 +12,15 @@ from pathlib import Path
 
 import yaml
 
+from gate.limits import MAX_CONCURRENCY, MAX_SECONDS
 from gate.manifests import InputError, decode_bytes, read_capped
 from gate.platforms import PlatformError, parse_platform
 from gate.policy import POLICY_KEYS, Policy, PolicyError, parse_policy_entry
 from gate.registry.hosts import normalize_insecure
 
 DEFAULT_NAME = ".pullgate.yaml"
-MAX_SECONDS = 86_400
 MAX_CONFIG_BYTES = 1024 * 1024
 MAX_CONFIG_DEPTH = 32  # the deepest real key (ignore -> rule -> field) is 3 levels down
-MAX_CONCURRENCY = 256  # as --concurrency: a repository's file cannot start 100,000 threads
 
 
 class ConfigError(Exception):

@@ -36,14 +36,6 @@ class PullAccess:
     # service-account-missing): it stands for the pull, so nothing else fails it.
     no_pod: str | None = None
 
-    @property
-    def kubelet_has_credential(self) -> bool:
-        return bool(
-            self.secret_works
-            or self.node_identity
-            or (self.matching_secrets and self.secret_works is None)
-        )
-
 
 class AccessSource(Protocol):
     def assess(self, ctx: UseContext, access: PullAccess) -> Iterable[Finding]: ...

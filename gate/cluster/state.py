@@ -123,10 +123,6 @@ class PullSecret:
     origin: str = "cluster"  # "cluster", "input", or the kind of the object that makes it
     maker: str = ""  # e.g. "ExternalSecret shop/regcred" when a controller creates it
 
-    @property
-    def made_by_controller(self) -> bool:
-        return bool(self.maker)
-
     def keyring(self) -> Keyring[RegistryAuth]:
         return Keyring((auth.key, auth) for auth in self.registries)
 
