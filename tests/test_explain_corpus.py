@@ -96,26 +96,41 @@ SIGNATURE_VALUES = {
 }
 
 
-@pytest.mark.parametrize("cause_id", RUNTIME_CAUSES)
-def test_every_runtime_cause_is_named_from_its_own_events_signature(cause_id):
+def _not_a_pull(cause_id: str) -> bool:
+    """Rows whose words are the API's or the scheduler's, not a pull's."""
+    return CATALOG[cause_id].status not in ("ErrImagePull", "ErrImageNeverPull", "InvalidImageName")
+
+
+PULL_CAUSES = [c for c in RUNTIME_CAUSES if not _not_a_pull(c)]
+NOT_PULL_CAUSES = [c for c in RUNTIME_CAUSES if _not_a_pull(c)]
+
+
+def _signature(cause_id: str) -> str:
     values = SIGNATURE_VALUES | {"detail": SIGNATURE_DETAIL.get(cause_id, "")}
-    signature = fill(CATALOG[cause_id].signature, values)
+    return fill(CATALOG[cause_id].signature, values)
+
+
+@pytest.mark.parametrize("cause_id", PULL_CAUSES)
+def test_every_pull_cause_is_named_from_its_own_events_signature(cause_id):
+    signature = _signature(cause_id)
     if cause_id == "pull-secret-missing":  # a warning alone; with the refused pull, the cause
-        signature += "\n" + fill(CATALOG["unauthorized"].signature, values)
-    assert named_cause(signature) == cause_id or _not_a_pull(cause_id), signature
+        signature += "\n" + _signature("unauthorized")
+    assert named_cause(signature) == cause_id, signature
 
 
-@pytest.mark.parametrize("cause_id", RUNTIME_CAUSES)
-def test_every_runtime_cause_has_a_real_world_sample(cause_id):
+@pytest.mark.parametrize("cause_id", NOT_PULL_CAUSES)
+def test_an_api_or_scheduler_message_is_not_taken_for_a_pull_failure(cause_id):
+    """`check` predicts these (no namespace, no ServiceAccount, no node to run on); their
+    words are not a pull's, and explain must not name a pull failure from them."""
+    assert explain(_signature(cause_id)).failures == [], cause_id
+
+
+@pytest.mark.parametrize("cause_id", PULL_CAUSES)
+def test_every_pull_cause_has_a_real_world_sample(cause_id):
     samples = [m for m in MESSAGES if m["label"] == cause_id]
     cases = yaml.safe_load((Path(__file__).parent / "data" / "explain" / "cases.yaml").read_text())
     in_cases = any(f["cause"] == cause_id for c in cases.values() for f in c["failures"])
-    assert samples or in_cases or _not_a_pull(cause_id)
-
-
-def _not_a_pull(cause_id: str) -> bool:
-    """Rows whose words are the API's, not a pull's: explain reports them only beside a pull."""
-    return CATALOG[cause_id].status not in ("ErrImagePull", "ErrImageNeverPull", "InvalidImageName")
+    assert samples or in_cases
 
 
 # Rows `check` predicts before a deploy from what it knows beyond the runtime's words (pull
