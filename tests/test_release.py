@@ -100,10 +100,11 @@ def test_the_installed_wheel_reports_the_tag_version(distributions, tmp_path):
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=False, system_site_packages=False)
     python = env_dir / "bin/python"
-    # Dependencies from this environment (a plain path entry, so an editable pullgate stays unread).
+    # The dependencies (pyproject.toml) from this environment (a plain path entry, so an editable
+    # pullgate stays unread).
     site = run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=ROOT)
     here = subprocess.run(
-        [sys.executable, "-c", "import click, httpx, yaml; print(click.__file__)"],
+        [sys.executable, "-c", "import click, click_option_group, yaml; print(click.__file__)"],
         capture_output=True,
         text=True,
         timeout=60,
