@@ -113,7 +113,12 @@ def test_the_installed_wheel_reports_the_tag_version(distributions, tmp_path):
     (Path(site.stdout.strip()) / "deps.pth").write_text(str(Path(here).parents[1]) + "\n")
     run(sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "-q",
         distributions[".whl"], cwd=ROOT)  # fmt: skip
-    done = run(env_dir / "bin/pullgate", "--version", cwd=tmp_path)
+    # The installed wheel, not a checkout on PYTHONPATH.
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [str(env_dir / "bin/pullgate"), "--version"],
+        cwd=tmp_path, env=clean, capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
     assert done.stdout.strip() == "pullgate, version 1.2.3"
 
 
