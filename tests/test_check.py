@@ -85,6 +85,14 @@ def check_json(tmp_path: Path, images: list[str], *flags: str) -> tuple[int, dic
     return done.returncode, json.loads(done.stdout)
 
 
+def check_platforms(tmp_path: Path, registry, image: str, *platforms: str) -> tuple[int, dict]:
+    """check_json on one image of the insecure test `registry`, for nodes of `platforms`."""
+    flags = [flag for platform in platforms for flag in ("--platform", platform)]
+    return check_json(
+        tmp_path, [f"{registry.host}/{image}"], "--insecure-registry", registry.host, *flags
+    )
+
+
 def only(report: dict, cause: str) -> dict:
     found = [f for f in report["findings"] if f["cause"] == cause]
     assert len(found) == 1, report["findings"]
@@ -129,16 +137,7 @@ def test_deleted_tag_is_tag_not_found_at_its_line(tmp_path, registry):
 
 def test_missing_platform_is_platform_mismatch_naming_both_sides(tmp_path, registry):
     registry.push_image("team/app", "1.0", arch="amd64")
-    code, report = check_json(
-        tmp_path,
-        [f"{registry.host}/team/app:1.0"],
-        "--insecure-registry",
-        registry.host,
-        "--platform",
-        "linux/amd64",
-        "--platform",
-        "linux/arm64",
-    )
+    code, report = check_platforms(tmp_path, registry, "team/app:1.0", "linux/amd64", "linux/arm64")
     finding = only(report, "platform-mismatch")
     assert code == 1 and finding["line"] == image_line(0)
     assert "linux/arm64" in finding["signature"]
@@ -149,16 +148,7 @@ def test_a_32_bit_build_the_nodes_fall_back_to_is_a_warning_not_a_mismatch(tmp_p
     """containerd's default matcher takes a 386 build on amd64 nodes and an arm one on arm64
     nodes: the pull works, so the gate must not fail it as platform-mismatch."""
     registry.push_index("team/app", "1.0", ["linux/386", "linux/arm/v7"])
-    code, report = check_json(
-        tmp_path,
-        [f"{registry.host}/team/app:1.0"],
-        "--insecure-registry",
-        registry.host,
-        "--platform",
-        "linux/amd64",
-        "--platform",
-        "linux/arm64",
-    )
+    code, report = check_platforms(tmp_path, registry, "team/app:1.0", "linux/amd64", "linux/arm64")
     assert code == 0, report
     finding = only(report, "platform-fallback")
     assert finding["severity"] == "warning"
@@ -168,30 +158,14 @@ def test_a_32_bit_build_the_nodes_fall_back_to_is_a_warning_not_a_mismatch(tmp_p
 
 def test_a_32_bit_build_is_no_fallback_for_another_architecture(tmp_path, registry):
     registry.push_image("team/app", "1.0", arch="386")
-    code, report = check_json(
-        tmp_path,
-        [f"{registry.host}/team/app:1.0"],
-        "--insecure-registry",
-        registry.host,
-        "--platform",
-        "linux/arm64",
-    )
+    code, report = check_platforms(tmp_path, registry, "team/app:1.0", "linux/arm64")
     assert code == 1
     assert only(report, "platform-mismatch")
 
 
 def test_multi_arch_index_satisfies_every_target_platform(tmp_path, registry):
     registry.push_index("team/app", "1.0", ["linux/amd64", "linux/arm64"], attestation=True)
-    code, report = check_json(
-        tmp_path,
-        [f"{registry.host}/team/app:1.0"],
-        "--insecure-registry",
-        registry.host,
-        "--platform",
-        "linux/amd64",
-        "--platform",
-        "linux/arm64",
-    )
+    code, report = check_platforms(tmp_path, registry, "team/app:1.0", "linux/amd64", "linux/arm64")
     assert code == 0, report
 
 

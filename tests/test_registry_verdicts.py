@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from fault_server import FaultServer, ServerError, refused_port
-from test_check import REPO, check_json, deployment, image_line, only, pullgate
+from test_check import REPO, check_json, check_platforms, deployment, image_line, only, pullgate
 
 from gate.causes import CATALOG, fill
 from gate.cli import main
@@ -338,14 +338,7 @@ def test_a_repository_that_does_not_exist_is_said_so(tmp_path, registry):
 
 def test_a_linux_image_on_windows_nodes_is_kept_on_linux_by_os_not_arch(tmp_path, registry):
     registry.push_image("team/app", "1.0", arch="amd64")
-    code, report = check_json(
-        tmp_path,
-        [f"{registry.host}/team/app:1.0"],
-        "--insecure-registry",
-        registry.host,
-        "--platform",
-        "windows/amd64",
-    )
+    code, report = check_platforms(tmp_path, registry, "team/app:1.0", "windows/amd64")
     fix = only(report, "platform-mismatch")["fix"]
     assert "nodeSelector kubernetes.io/os: linux" in fix
     assert "kubernetes.io/arch" not in fix

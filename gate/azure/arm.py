@@ -370,7 +370,6 @@ class ArmSession:
         from gate.registry.protocol import MAX_MANIFEST_BYTES, RegistryProblem, load_json
         from gate.registry.transport import (
             BodyTooLarge,
-            CappedDecoder,
             Pool,
             TransportError,
             unverified_context,
@@ -387,12 +386,7 @@ class ArmSession:
             with pool.request(
                 "GET", url, headers, None, ends_at, verify=context is not False
             ) as resp:
-                decoder = CappedDecoder(
-                    resp.headers.get("content-encoding", ""), MAX_MANIFEST_BYTES
-                )
-                for chunk in resp.iter_raw():
-                    decoder.feed(chunk)
-                status, raw = resp.status, bytes(decoder.body)
+                status, raw = resp.status, resp.read(MAX_MANIFEST_BYTES)
         except (TransportError, RegistryProblem, BodyTooLarge) as exc:
             message = _first_line(exc) or type(exc).__name__
             return 0, {"error": {"message": message.replace(token, "***")}}

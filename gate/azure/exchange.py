@@ -46,7 +46,6 @@ def _post_capped(
     as it streams and decodes."""
     from gate.registry.transport import (
         BodyTooLarge,
-        CappedDecoder,
         Pool,
         bounded_context,
         unverified_context,
@@ -62,15 +61,12 @@ def _post_capped(
         ends_at = time.monotonic() + timeout
         body = urlencode(form).encode()
         with pool.request("POST", url, headers, body, ends_at, verify=verify) as resp:
-            decoder = CappedDecoder(resp.headers.get("content-encoding", ""), MAX_TOKEN_BYTES)
             try:
-                for chunk in resp.iter_raw():
-                    decoder.feed(chunk)
+                return resp.status, resp.read(MAX_TOKEN_BYTES)
             except BodyTooLarge:
                 raise RegistryProblem(
                     "registry-error", f"answer exceeds the {MAX_TOKEN_BYTES} byte limit"
                 ) from None
-            return resp.status, bytes(decoder.body)
     finally:
         pool.close()
 

@@ -41,7 +41,6 @@ from gate.registry.protocol import (
 )
 from gate.registry.transport import (
     BodyTooLarge,
-    CappedDecoder,
     ConnectionLost,
     Pool,
     ProtocolViolation,
@@ -290,18 +289,12 @@ class RegistryClient:
                 f"answer of {declared} bytes exceeds the {limit} byte limit",
                 status=resp.status,
             )
-        decoder = CappedDecoder(resp.headers.get("content-encoding", ""), limit)
         try:
-            for chunk in resp.iter_raw():
-                decoder.feed(chunk)
+            body = resp.read(limit, truncate=not ok)
         except BodyTooLarge:
-            if ok:
-                raise RegistryProblem(
-                    "registry-error",
-                    f"answer exceeds the {limit} byte limit",
-                    status=resp.status,
-                ) from None
-        body = bytes(decoder.body[:limit])
+            raise RegistryProblem(
+                "registry-error", f"answer exceeds the {limit} byte limit", status=resp.status
+            ) from None
         if not ok:
             body = self._scrub_bytes(body)
         parts = urlsplit(url)

@@ -304,6 +304,18 @@ class Response:
                 "peer closed connection without sending complete message body", incomplete=True
             ) from None
 
+    def read(self, limit: int, truncate: bool = False) -> bytes:
+        """The body, content coding undone, of at most `limit` bytes; a longer one raises
+        BodyTooLarge, or with `truncate` gives its first `limit` bytes (the rest left unread)."""
+        decoder = CappedDecoder(self.headers.get("content-encoding", ""), limit)
+        try:
+            for chunk in self.iter_raw():
+                decoder.feed(chunk)
+        except BodyTooLarge:
+            if not truncate:
+                raise
+        return bytes(decoder.body[:limit])
+
 
 def _headers(message: http.client.HTTPMessage) -> Headers:
     out: dict[str, str] = {}
