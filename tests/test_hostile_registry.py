@@ -813,7 +813,7 @@ def test_a_plain_http_realm_named_insecure_with_its_port_gets_credentials(
 # --- the ACR token exchange is a network answer like any other -------------------------------
 
 
-def exchange_against(fault_server, tls_files, behaviour):  # noqa: ANN001, ANN201
+def exchange_against(fault_server, tls_files, behaviour, ends_at=None):  # noqa: ANN001, ANN201
     from gate.azure.exchange import AcrExchange
     from gate.reference import parse_reference
 
@@ -825,6 +825,7 @@ def exchange_against(fault_server, tls_files, behaviour):  # noqa: ANN001, ANN20
         timeout=5,
         is_registry=lambda host: True,
         url_for=lambda host: f"{server.url}/oauth2/exchange",
+        ends_at=ends_at,
     )
     found = exchange.lookup(parse_reference(f"{server.host}/app/web:1"))
     return found, " ".join(exchange.problems.values()), entra
@@ -840,6 +841,25 @@ def test_an_acr_exchange_echoing_the_entra_token_has_it_scrubbed(fault_server, t
     assert found == []
     assert "answered 401" in problems
     assert entra not in problems and entra[:12] not in problems
+
+
+def test_an_acr_exchange_that_drips_its_answer_ends_by_the_runs_deadline(fault_server, tls_files):
+    """The exchange's own timeout (5 s here) is cut to what is left of the run."""
+    started = time.monotonic()
+    found, problems, _ = exchange_against(
+        fault_server, tls_files, Drip(interval=0.2), ends_at=time.monotonic() + 1.0
+    )
+    assert found == [] and "failed" in problems
+    assert time.monotonic() - started < 1.0 + 1.0
+
+
+def test_an_acr_exchange_is_not_tried_after_the_runs_deadline(fault_server, tls_files):
+    counting = []
+    found, problems, _ = exchange_against(
+        fault_server, tls_files, lambda ex: counting.append(ex), ends_at=time.monotonic() - 1
+    )
+    assert found == [] and "deadline passed" in problems
+    assert counting == []
 
 
 def test_an_endless_acr_exchange_answer_is_capped(fault_server, tls_files):

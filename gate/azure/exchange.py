@@ -81,8 +81,10 @@ class AcrExchange:
         timeout: float = 10.0,
         is_registry: Callable[[str], bool] = is_acr,
         url_for: Callable[[str], str] = exchange_url,
+        ends_at: float | None = None,
     ) -> None:
         self.entra_token = entra_token
+        self.ends_at = ends_at  # the run's deadline (time.monotonic()): no exchange outlasts it
         self.verify = verify
         self.timeout = timeout
         self.is_registry = is_registry
@@ -116,9 +118,17 @@ class AcrExchange:
             return None
         url = self.url_for(host)
         form = {"grant_type": "access_token", "service": host, "access_token": access_token}
+        timeout = self.timeout
+        if self.ends_at is not None:
+            timeout = min(timeout, self.ends_at - time.monotonic())
+        if timeout <= 0:
+            self.problems[host] = (
+                f"ACR token exchange at {host} not tried: the run's deadline passed"
+            )
+            return None
         self.exchanges += 1
         try:
-            status, body = _post_capped(url, form, self.timeout, ssl_context(self.verify))
+            status, body = _post_capped(url, form, timeout, ssl_context(self.verify))
         except (TransportError, RegistryProblem) as exc:
             self.problems[host] = f"ACR token exchange at {host} failed: {exc}"
             return None

@@ -73,6 +73,7 @@ class AksMode:
             timeout=timeout,
             is_registry=is_registry,
             url_for=exchange_url,
+            ends_at=session.ends_at,
         )
         self.combined: CombinedTargets | None = None
         self._first: set[int] = set()
