@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gate.azure.arm import ArmDenied, ArmNotFound, ArmSession
+from gate.azure.arm import ArmDenied, ArmNotFound, ArmSession, AzureError
 from gate.azure.egress_rules import (
     FirewallRule,
     SecurityRule,
@@ -263,10 +263,18 @@ class NetworkReader:
         self._lock = threading.RLock()
 
     def _once(self, key: tuple[str, str], read: Callable[[], Any]) -> Any:
+        """`read()`'s answer, or its ARM error, kept for the run: a read that failed for one
+        registry is not asked again for the next."""
         with self._lock:
             if key not in self._cache:
-                self._cache[key] = read()
-            return self._cache[key]
+                try:
+                    self._cache[key] = read()
+                except (ArmDenied, ArmNotFound, AzureError) as exc:
+                    self._cache[key] = exc
+            found = self._cache[key]
+        if isinstance(found, Exception):
+            raise found
+        return found
 
     def _call(self, operation: str, scope: str, fn: Callable[[], Any]) -> Any:
         return self.session.call(operation, scope, fn)
