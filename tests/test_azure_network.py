@@ -431,6 +431,21 @@ def test_an_nsg_that_cannot_be_read_is_a_warning(world):
     assert "could not be read" in view.warnings[0].evidence
 
 
+def test_an_nsg_that_cannot_be_read_is_asked_once_per_run(world):
+    open_to_the_public(world)
+    nsg = nsg_on_nodes(world, [])
+    world.arm.forbidden.add(nsg["id"].lower())
+    cluster = read_cluster(world.session, AksOptions("rg-aks/aks-prod"), SUB)
+    found = RegistryFinder(world.session, SUB).find(LOGIN).registry
+    assert found is not None and found.network is not None
+    nodes = NodeNetwork(NetworkReader(world.session, cluster.network))
+    before = len(world.arm.requests)
+    views = [nodes.predict(found.network) for _ in range(2)]
+    assert [causes(v) for v in views] == [[("aks-nsg-unproven", LOGIN, "")]] * 2
+    reads = [r for r in world.arm.requests[before:] if "networksecuritygroups" in r.lower()]
+    assert len(reads) == 1
+
+
 def test_with_a_default_route_to_a_firewall_virtual_network_covers_the_registry(world):
     """A 0.0.0.0/0 user-defined route puts every address in the VirtualNetwork tag."""
     public_with_firewall(world, [application_rule("acr", ["*.azurecr.io"])])

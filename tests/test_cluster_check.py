@@ -979,6 +979,21 @@ def test_node_lists_are_read_page_by_page(kube, monkeypatch):
     assert kube.cluster.requests.count("/api/v1/nodes") == 2
 
 
+def test_a_listing_stops_at_its_byte_cap_across_pages(kube, monkeypatch):
+    from gate.cluster import api
+    from gate.cluster.state import ClusterError
+
+    monkeypatch.setattr(api, "PAGE", 3)
+    cluster = api.LiveCluster(str(kube.kubeconfig))
+    first = cluster._fetch("/api/v1/nodes", ("list", "nodes", None), [("limit", 3)])[1]
+    monkeypatch.setattr(api, "MAX_LISTING_BYTES", first)
+    try:
+        with pytest.raises(ClusterError, match="listed more than .* of nodes; not read"):
+            cluster.nodes()
+    finally:
+        cluster.close()
+
+
 def test_concurrent_first_requests_to_a_plain_http_registry_all_fall_back(registries):
     """Cluster mode asks a fresh client several questions at once; none may lose the race to
     learn that an insecure registry speaks plain HTTP."""

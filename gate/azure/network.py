@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gate.azure.arm import ArmDenied, ArmNotFound, ArmSession
+from gate.azure.arm import ArmDenied, ArmNotFound, ArmSession, AzureError
 from gate.azure.egress_rules import (
     FirewallRule,
     SecurityRule,
@@ -67,6 +67,12 @@ def _ids(items: object) -> tuple[str, ...]:
     if not isinstance(items, list):
         return ()
     return tuple(str(i["id"]) for i in items if isinstance(i, dict) and i.get("id"))
+
+
+def _ref(props: dict, key: str) -> str:
+    """The id of the resource `props[key]` refers to ({"id": ...}), "" when none."""
+    found = props.get(key)
+    return str(found.get("id") or "") if isinstance(found, dict) else ""
 
 
 def _name(resource_id: str) -> str:
@@ -263,10 +269,18 @@ class NetworkReader:
         self._lock = threading.RLock()
 
     def _once(self, key: tuple[str, str], read: Callable[[], Any]) -> Any:
+        """`read()`'s answer, or its ARM error, kept for the run: a read that failed for one
+        registry is not asked again for the next."""
         with self._lock:
             if key not in self._cache:
-                self._cache[key] = read()
-            return self._cache[key]
+                try:
+                    self._cache[key] = read()
+                except (ArmDenied, ArmNotFound, AzureError) as exc:
+                    self._cache[key] = exc
+            found = self._cache[key]
+        if isinstance(found, Exception):
+            raise found
+        return found
 
     def _call(self, operation: str, scope: str, fn: Callable[[], Any]) -> Any:
         return self.session.call(operation, scope, fn)
@@ -336,7 +350,7 @@ class NetworkReader:
                 endpoint_id,
                 _name(endpoint_id),
                 parse_id(endpoint_id).get("resourcegroups", ""),
-                str((props.get("subnet") or {}).get("id") or ""),
+                _ref(props, "subnet"),
                 addresses,
             )
 
@@ -381,10 +395,7 @@ class NetworkReader:
                     zone_name,
                     rg,
                     subscription,
-                    tuple(
-                        str((_props(as_json(link)).get("virtualNetwork") or {}).get("id") or "")
-                        for link in links
-                    ),
+                    tuple(_ref(_props(as_json(link)), "virtualNetwork") for link in links),
                     {
                         str(as_json(r).get("name") or "").lower(): tuple(
                             str(a.get("ipv4Address"))
@@ -430,7 +441,7 @@ class NetworkReader:
         return self.subnet(self.cluster.subnets[0]) if self.cluster.subnets else {}
 
     def _nat_egress(self) -> Egress:
-        nat_id = str((_props(self._first_subnet()).get("natGateway") or {}).get("id") or "")
+        nat_id = _ref(_props(self._first_subnet()), "natGateway")
         if not nat_id:
             return Egress((), "NAT gateway", problem="the nodes' subnet names no NAT gateway")
         nat = self._get(
@@ -444,7 +455,7 @@ class NetworkReader:
         )
 
     def _firewall_egress(self) -> Egress:
-        table_id = str((_props(self._first_subnet()).get("routeTable") or {}).get("id") or "")
+        table_id = _ref(_props(self._first_subnet()), "routeTable")
         if not table_id:
             return Egress(
                 (), "user-defined routing", problem="the nodes' subnet has no route table"
@@ -489,7 +500,7 @@ class NetworkReader:
             if not any(c.get("privateIPAddress") == private_ip for c in configs):
                 continue
             public = _ids([c.get("publicIPAddress") for c in configs if c.get("publicIPAddress")])
-            policy = str((props.get("firewallPolicy") or {}).get("id") or "")
+            policy = _ref(props, "firewallPolicy")
             base = self._base_policy(policy) if policy else ""
             parent = self._policy_groups(base) if base else []
             groups = self._policy_groups(policy) if policy else []
@@ -516,7 +527,7 @@ class NetworkReader:
             policy_id,
             lambda c, p: c.firewall_policies.get(p["resourcegroups"], p["firewallpolicies"]),
         )
-        return str((_props(policy).get("basePolicy") or {}).get("id") or "")
+        return _ref(_props(policy), "basePolicy")
 
     def _policy_groups(self, policy_id: str) -> list[dict]:
         parts = parse_id(policy_id)
@@ -585,7 +596,7 @@ def _kind(action: str) -> str:
 def _vnet(vnet: dict) -> VNet:
     props = _props(vnet)
     peered = tuple(
-        str((_props(p).get("remoteVirtualNetwork") or {}).get("id") or "")
+        _ref(_props(p), "remoteVirtualNetwork")
         for p in props.get("virtualNetworkPeerings") or ()
         if str(_props(p).get("peeringState") or "").lower() == "connected"
     )
@@ -598,7 +609,7 @@ def _vnet(vnet: dict) -> VNet:
                 str(sub.get("id") or ""),
                 str(sub.get("name") or ""),
                 str(prefixes[0] or ""),
-                str((sprops.get("networkSecurityGroup") or {}).get("id") or ""),
+                _ref(sprops, "networkSecurityGroup"),
             )
         )
     return VNet(

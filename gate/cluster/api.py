@@ -35,6 +35,9 @@ PAGE = 500
 # A page of 500 nodes is a few MB; a hostile or broken API server sending an endless answer
 # stops here instead of filling memory (as every file pullgate reads stops at 64 MiB).
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
+# All pages of one listing: a server handing out continue tokens without end (each page under
+# the cap above) stops here too, as the deadline alone would let it fill memory first.
+MAX_LISTING_BYTES = 1024 * 1024 * 1024
 READ_CHUNK = 64 * 1024
 PREFETCH_WORKERS = 8
 _MISSING = object()
@@ -159,6 +162,12 @@ class LiveCluster:
         self, path: str, what: tuple[str, str, str | None], query: list | None = None
     ) -> dict | None:
         """GET one API path as JSON; None for 404. `what` is (verb, resource, namespace)."""
+        return self._fetch(path, what, query)[0]
+
+    def _fetch(
+        self, path: str, what: tuple[str, str, str | None], query: list | None = None
+    ) -> tuple[dict | None, int]:
+        """`_get`'s answer with the size of the body it came in."""
         verb, resource, namespace = what
         with self._lock:
             self.requests += 1
@@ -176,7 +185,7 @@ class LiveCluster:
             reason = getattr(exc, "reason", None) or exc
             raise ClusterError(f"cannot reach the kube API at {self.host}: {reason}") from None
         if status == 404:
-            return None
+            return None, len(body)
         if status >= 300:
             message = self._scrub(_status_message(body)) or f"{status}"
             if status == 403:
@@ -193,7 +202,7 @@ class LiveCluster:
             raise ClusterError(
                 f"the kube API at {self.host} sent an answer that is not JSON to {verb} {resource}"
             )
-        return data
+        return data, len(body)
 
     def _scrub(self, text: str) -> str:
         """`text` without the credentials pullgate sent the API server (bearer or exec plugin
@@ -233,11 +242,18 @@ class LiveCluster:
         items: list[dict] = []
         token: str | None = None
         seen: set[str] = set()
+        read = 0
         for _ in range(10_000):  # pages; bounded
             query: list = [("limit", PAGE)] + ([("continue", token)] if token else [])
-            page = self._get(path, ("list", resource, namespace), query)
+            page, size = self._fetch(path, ("list", resource, namespace), query)
             if page is None:
                 break
+            read += size
+            if read > MAX_LISTING_BYTES:
+                raise ClusterError(
+                    f"the kube API at {self.host} listed more than"
+                    f" {MAX_LISTING_BYTES // (1024 * 1024)} MiB of {resource}; not read"
+                )
             items.extend(i for i in page.get("items") or () if isinstance(i, dict))
             token = (page.get("metadata") or {}).get("continue")
             if not token:
