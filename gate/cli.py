@@ -573,7 +573,7 @@ def check(
         if problem:
             raise UsageProblem(problem)
         if aks_options.enabled:
-            from gate.azure.arm import AzureError
+            from gate.azure.arm import ArmNotFound, AzureError
             from gate.azure.mode import run_aks_check
 
             try:
@@ -583,6 +583,8 @@ def check(
                 )
             except AzureError as exc:
                 raise UsageProblem(str(exc)) from None
+            except ArmNotFound as exc:  # a scope gone between two reads: one line, not a trace
+                raise UsageProblem(f"Azure Resource Manager answered 404: {exc}") from None
         elif cluster.enabled:
             from gate.cluster.mode import run_cluster_check
 

@@ -140,3 +140,21 @@ def test_aks_without_a_login_is_one_line_saying_nobody_is_logged_in(manifest, tm
     for how in ("az login", "azure/login", "AzureCLI@2"):
         assert how in output
     assert "DefaultAzureCredential" not in output and "subscription" not in output.lower()
+
+
+def test_a_scope_arm_no_longer_finds_is_one_line_not_a_traceback(manifest, monkeypatch):
+    """A 404 on a read the checks do not expect to fail (a registry deleted between listing it
+    and reading its role assignments) ends the run as a usage error."""
+    from gate.azure import mode
+    from gate.azure.arm import ArmNotFound
+
+    def vanished(*args: object, **kwargs: object) -> None:
+        raise ArmNotFound(
+            "The Resource 'Microsoft.ContainerRegistry/registries/contoso' was not found."
+        )
+
+    monkeypatch.setattr(mode, "run_aks_check", vanished)
+    result = CliRunner().invoke(main, ["check", manifest, "--aks", "rg/aks"])
+    assert result.exit_code == 2, result.output
+    assert "answered 404" in result.output and "contoso" in result.output
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
