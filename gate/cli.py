@@ -612,7 +612,9 @@ def check(
 
 
 def _named_inputs(paths: Sequence[str]) -> str:
-    return ", ".join("stdin" if path == "-" else path for path in paths)
+    from gate.manifests import input_name
+
+    return ", ".join(input_name(path) for path in paths)
 
 
 _SYSTEM_DIRS = ("/dev", "/proc", "/sys")
@@ -793,7 +795,7 @@ def _read_source(source: str) -> str:
             data = read_capped(source, MAX_EXPLAIN_BYTES)
         except InputError as exc:
             raise UsageProblem(f"{source}: cannot read: {exc.message}") from None
-    name = "stdin" if source == "-" else source
+    name = "stdin" if source == "-" else source  # gate.manifests.input_name, not imported here
     if len(data) > MAX_EXPLAIN_BYTES:
         raise UsageProblem(f"{name}: more than {MAX_EXPLAIN_BYTES // (1024 * 1024)} MiB of text")
     if not data.strip():  # `kubectl describe pod typo | pullgate explain -`: not a clean bill

@@ -75,6 +75,11 @@ _CONSTRUCTORS = {
 }
 
 
+def input_name(file: str) -> str:
+    """A path as messages and fixes name it: "stdin" for "-"."""
+    return "stdin" if file == "-" else file
+
+
 class InputError(Exception):
     """Input that cannot be read. Attributes file: str, line: int | None, message: str.
     str(e) is one line: 'FILE:LINE: message' (or 'FILE: message')."""
