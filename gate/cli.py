@@ -1036,15 +1036,17 @@ def pin_command(
 
 
 def _pin_summary(plan: PinPlan, paths: Sequence[str], write: bool, written: list[str]) -> str:
+    from gate.reports.parts import _plural
+
     already = f"{len(plan.pinned_already)} already pinned"
     refused = f", {len(plan.refused)} not pinned" if plan.refused else ""
     if not plan.count:
         return f"nothing to pin: {already}{refused}"
-    images = f"{plan.count} image{'s' if plan.count != 1 else ''}"
+    images = _plural(plan.count, "image")
     if "-" in paths:
         done = f"pinned {images} in the text on stdout"
     elif write:
-        done = f"pinned {images} in {len(written)} file{'s' if len(written) != 1 else ''}"
+        done = f"pinned {images} in {_plural(len(written), 'file')}"
     else:
         done = f"{images} to pin (diff above)"
     return f"{done}, {already}{refused}"
