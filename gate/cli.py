@@ -876,7 +876,7 @@ def explain_command(
             raise UsageProblem("give either FILE|- or --kubeconfig/--context, not both")
         if namespace and all_namespaces:
             raise UsageProblem("give either --namespace or --all-namespaces, not both")
-        settings = _explain_registry_settings(
+        settings = _configured_registry_settings(
             concurrency, timeout, deadline, insecure, ca_file, docker_config, config_path
         )
         failing = _explain_cluster(
@@ -907,7 +907,7 @@ def explain_command(
     sys.exit(EXIT_FAIL if result.failures else EXIT_PASS)
 
 
-def _explain_registry_settings(
+def _configured_registry_settings(
     concurrency: int | None,
     timeout: float | None,
     deadline: float | None,
@@ -916,6 +916,7 @@ def _explain_registry_settings(
     docker_config: str | None,
     config_path: str | None,
 ) -> dict:
+    """The registry settings of the flags over the config file's (pin; explain's re-check)."""
     from gate.config import ConfigError, find_config, load_config
 
     try:
@@ -999,7 +1000,6 @@ def pin_command(
     Exit 0 when every image is pinned (now or before), 1 when some could not be, 2 on a usage or
     input problem.
     """
-    from gate.config import ConfigError, find_config, load_config
     from gate.manifests import InputError
     from gate.pin import PinError, plan_pins, write_pins
     from gate.registry.credentials import CredentialError
@@ -1011,18 +1011,15 @@ def pin_command(
     if write and "-" in paths:
         raise UsageProblem("pin - prints the pinned text to stdout: --write needs files")
     try:
-        config = load_config(find_config(config_path))
-        options = CheckOptions(
-            paths=paths,
-            **registry_settings(
-                config, concurrency, timeout, deadline, insecure, ca_file, docker_config
-            ),
+        settings = _configured_registry_settings(
+            concurrency, timeout, deadline, insecure, ca_file, docker_config, config_path
         )
+        options = CheckOptions(paths=paths, **settings)
         plan = plan_pins(paths, options, stdin=sys.stdin)
         if not (plan.count or plan.refused or plan.pinned_already):
             raise UsageProblem(f"no container images found in {_named_inputs(paths)}")
         written = write_pins(plan) if write else []
-    except (ConfigError, InputError, CredentialError, PinError) as exc:
+    except (InputError, CredentialError, PinError) as exc:
         raise UsageProblem(str(exc)) from None
     if "-" in paths:
         click.echo(plan.new_text("-"), nl=False)
