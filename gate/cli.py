@@ -572,12 +572,12 @@ def check(
         problem = aks_options.usage_problem(offline)
         if problem:
             raise UsageProblem(problem)
+        progress = _progress(show_progress)
         if aks_options.enabled:
             from gate.azure.arm import AzureError
             from gate.azure.mode import run_aks_check
 
             try:
-                progress = _progress(show_progress)
                 outcome = run_aks_check(
                     options, aks_options, cluster, stdin=sys.stdin, progress=progress
                 )
@@ -586,11 +586,9 @@ def check(
         elif cluster.enabled:
             from gate.cluster.mode import run_cluster_check
 
-            outcome = run_cluster_check(
-                options, cluster, stdin=sys.stdin, progress=_progress(show_progress)
-            )
+            outcome = run_cluster_check(options, cluster, stdin=sys.stdin, progress=progress)
         else:
-            outcome = run_check(options, stdin=sys.stdin, progress=_progress(show_progress))
+            outcome = run_check(options, stdin=sys.stdin, progress=progress)
     except (ConfigError, InputError, PlatformError, CredentialError, ClusterError) as exc:
         raise UsageProblem(str(exc)) from None
     if not outcome.bundle.uses and not outcome.bundle.objects:
