@@ -227,6 +227,12 @@ def file_opt(*decls: str, **attrs: Any) -> Option:  # noqa: ANN401
     )
 
 
+def plain(option: Option) -> Callable[[Callable], Callable]:
+    """Attach `option` as an ungrouped option (a command with no help headings)."""
+    decls, attrs = option
+    return click.option(*decls, **attrs)
+
+
 def retold(option: Option, help: str) -> Option:  # noqa: A002 - click's name
     """`option` with the help text another command gives it."""
     decls, attrs = option
@@ -708,13 +714,8 @@ def _write_file(path: str, text: str, what: str) -> None:
 
 
 @main.command("snapshot", short_help="Save the cluster state check --cluster-state reads.")
-@click.option(
-    "--kubeconfig",
-    type=click.Path(dir_okay=False),
-    callback=_named_file,
-    help="Kubeconfig file [default: $KUBECONFIG, else ~/.kube/config].",
-)
-@click.option("--context", "kube_context", callback=_not_empty, help="Kubeconfig context to use.")
+@plain(retold(KUBECONFIG, "Kubeconfig file [default: $KUBECONFIG, else ~/.kube/config]."))
+@plain(retold(CONTEXT, "Kubeconfig context to use."))
 @click.option(
     "--output",
     "-o",
