@@ -227,6 +227,12 @@ def file_opt(*decls: str, **attrs: Any) -> Option:  # noqa: ANN401
     )
 
 
+def plain(option: Option) -> Callable[[Callable], Callable]:
+    """Attach `option` as an ungrouped option (a command with no help headings)."""
+    decls, attrs = option
+    return click.option(*decls, **attrs)
+
+
 def retold(option: Option, help: str) -> Option:  # noqa: A002 - click's name
     """`option` with the help text another command gives it."""
     decls, attrs = option
@@ -572,12 +578,12 @@ def check(
         problem = aks_options.usage_problem(offline)
         if problem:
             raise UsageProblem(problem)
+        progress = _progress(show_progress)
         if aks_options.enabled:
             from gate.azure.arm import ArmNotFound, AzureError
             from gate.azure.mode import run_aks_check
 
             try:
-                progress = _progress(show_progress)
                 outcome = run_aks_check(
                     options, aks_options, cluster, stdin=sys.stdin, progress=progress
                 )
@@ -588,11 +594,9 @@ def check(
         elif cluster.enabled:
             from gate.cluster.mode import run_cluster_check
 
-            outcome = run_cluster_check(
-                options, cluster, stdin=sys.stdin, progress=_progress(show_progress)
-            )
+            outcome = run_cluster_check(options, cluster, stdin=sys.stdin, progress=progress)
         else:
-            outcome = run_check(options, stdin=sys.stdin, progress=_progress(show_progress))
+            outcome = run_check(options, stdin=sys.stdin, progress=progress)
     except (ConfigError, InputError, PlatformError, CredentialError, ClusterError) as exc:
         raise UsageProblem(str(exc)) from None
     if not outcome.bundle.uses and not outcome.bundle.objects:
@@ -614,7 +618,9 @@ def check(
 
 
 def _named_inputs(paths: Sequence[str]) -> str:
-    return ", ".join("stdin" if path == "-" else path for path in paths)
+    from gate.manifests import input_name
+
+    return ", ".join(input_name(path) for path in paths)
 
 
 _SYSTEM_DIRS = ("/dev", "/proc", "/sys")
@@ -710,13 +716,8 @@ def _write_file(path: str, text: str, what: str) -> None:
 
 
 @main.command("snapshot", short_help="Save the cluster state check --cluster-state reads.")
-@click.option(
-    "--kubeconfig",
-    type=click.Path(dir_okay=False),
-    callback=_named_file,
-    help="Kubeconfig file [default: $KUBECONFIG, else ~/.kube/config].",
-)
-@click.option("--context", "kube_context", callback=_not_empty, help="Kubeconfig context to use.")
+@plain(retold(KUBECONFIG, "Kubeconfig file [default: $KUBECONFIG, else ~/.kube/config]."))
+@plain(retold(CONTEXT, "Kubeconfig context to use."))
 @click.option(
     "--output",
     "-o",
@@ -795,7 +796,7 @@ def _read_source(source: str) -> str:
             data = read_capped(source, MAX_EXPLAIN_BYTES)
         except InputError as exc:
             raise UsageProblem(f"{source}: cannot read: {exc.message}") from None
-    name = "stdin" if source == "-" else source
+    name = "stdin" if source == "-" else source  # gate.manifests.input_name, not imported here
     if len(data) > MAX_EXPLAIN_BYTES:
         raise UsageProblem(f"{name}: more than {MAX_EXPLAIN_BYTES // (1024 * 1024)} MiB of text")
     if not data.strip():  # `kubectl describe pod typo | pullgate explain -`: not a clean bill
@@ -876,7 +877,7 @@ def explain_command(
             raise UsageProblem("give either FILE|- or --kubeconfig/--context, not both")
         if namespace and all_namespaces:
             raise UsageProblem("give either --namespace or --all-namespaces, not both")
-        settings = _explain_registry_settings(
+        settings = _configured_registry_settings(
             concurrency, timeout, deadline, insecure, ca_file, docker_config, config_path
         )
         failing = _explain_cluster(
@@ -907,7 +908,7 @@ def explain_command(
     sys.exit(EXIT_FAIL if result.failures else EXIT_PASS)
 
 
-def _explain_registry_settings(
+def _configured_registry_settings(
     concurrency: int | None,
     timeout: float | None,
     deadline: float | None,
@@ -916,6 +917,7 @@ def _explain_registry_settings(
     docker_config: str | None,
     config_path: str | None,
 ) -> dict:
+    """The registry settings of the flags over the config file's (pin; explain's re-check)."""
     from gate.config import ConfigError, find_config, load_config
 
     try:
@@ -999,7 +1001,6 @@ def pin_command(
     Exit 0 when every image is pinned (now or before), 1 when some could not be, 2 on a usage or
     input problem.
     """
-    from gate.config import ConfigError, find_config, load_config
     from gate.manifests import InputError
     from gate.pin import PinError, plan_pins, write_pins
     from gate.registry.credentials import CredentialError
@@ -1011,18 +1012,15 @@ def pin_command(
     if write and "-" in paths:
         raise UsageProblem("pin - prints the pinned text to stdout: --write needs files")
     try:
-        config = load_config(find_config(config_path))
-        options = CheckOptions(
-            paths=paths,
-            **registry_settings(
-                config, concurrency, timeout, deadline, insecure, ca_file, docker_config
-            ),
+        settings = _configured_registry_settings(
+            concurrency, timeout, deadline, insecure, ca_file, docker_config, config_path
         )
+        options = CheckOptions(paths=paths, **settings)
         plan = plan_pins(paths, options, stdin=sys.stdin)
         if not (plan.count or plan.refused or plan.pinned_already):
             raise UsageProblem(f"no container images found in {_named_inputs(paths)}")
         written = write_pins(plan) if write else []
-    except (ConfigError, InputError, CredentialError, PinError) as exc:
+    except (InputError, CredentialError, PinError) as exc:
         raise UsageProblem(str(exc)) from None
     if "-" in paths:
         click.echo(plan.new_text("-"), nl=False)
@@ -1036,15 +1034,17 @@ def pin_command(
 
 
 def _pin_summary(plan: PinPlan, paths: Sequence[str], write: bool, written: list[str]) -> str:
+    from gate.reports.parts import _plural
+
     already = f"{len(plan.pinned_already)} already pinned"
     refused = f", {len(plan.refused)} not pinned" if plan.refused else ""
     if not plan.count:
         return f"nothing to pin: {already}{refused}"
-    images = f"{plan.count} image{'s' if plan.count != 1 else ''}"
+    images = _plural(plan.count, "image")
     if "-" in paths:
         done = f"pinned {images} in the text on stdout"
     elif write:
-        done = f"pinned {images} in {len(written)} file{'s' if len(written) != 1 else ''}"
+        done = f"pinned {images} in {_plural(len(written), 'file')}"
     else:
         done = f"{images} to pin (diff above)"
     return f"{done}, {already}{refused}"

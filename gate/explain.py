@@ -645,7 +645,8 @@ def classify(message: str) -> tuple[Cause | None, tuple[str, ...]]:
             found.append(row.id)
     if not found:
         return None, ()
-    return CATALOG[_primary(found)], tuple(c for c in found if c != _primary(found))
+    primary = _primary(found)
+    return CATALOG[primary], tuple(c for c in found if c != primary)
 
 
 def _primary(found: list[str]) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from gate.causes import CATALOG, Cause, Severity, fill
-from gate.manifests import ImageUse
+from gate.manifests import ImageUse, input_name
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def make_finding(
 ) -> Finding:
     entry = CATALOG[cause_id]
     # Where the use is, so no fix says `<file>:<line>` when the value is known.
-    context = {"file": "stdin" if use.file == "-" else use.file, "line": use.line, **context}
+    context = {"file": input_name(use.file), "line": use.line, **context}
     return Finding(
         cause=cause_id,
         severity=severity or entry.severity,

@@ -75,6 +75,11 @@ _CONSTRUCTORS = {
 }
 
 
+def input_name(file: str) -> str:
+    """A path as messages and fixes name it: "stdin" for "-"."""
+    return "stdin" if file == "-" else file
+
+
 class InputError(Exception):
     """Input that cannot be read. Attributes file: str, line: int | None, message: str.
     str(e) is one line: 'FILE:LINE: message' (or 'FILE: message')."""
@@ -306,8 +311,12 @@ def _capped(fh: BinaryIO, name: str, cap: int) -> bytes:
     except OSError as exc:
         raise InputError(name, None, exc.strerror or str(exc)) from None
     if len(data) > cap:
-        raise InputError(name, None, f"larger than {cap // (1024 * 1024)} MiB: not read")
+        raise _too_large(name, cap)
     return data
+
+
+def _too_large(name: str, cap: int) -> InputError:
+    return InputError(name, None, f"larger than {cap // (1024 * 1024)} MiB: not read")
 
 
 def read_stdin(stdin: TextIO) -> str:
@@ -320,7 +329,7 @@ def read_stdin(stdin: TextIO) -> str:
     except UnicodeDecodeError as exc:
         raise InputError("-", None, f"not UTF-8 text ({exc.reason})") from None
     if len(text) > MAX_FILE_BYTES:
-        raise InputError("-", None, f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB: not read")
+        raise _too_large("-", MAX_FILE_BYTES)
     return text
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from outcomes import MIXED, write
+from test_manifests import as_nobody
 
 from gate.cli import main
 
@@ -427,28 +428,6 @@ def test_explain_refuses_registry_options_without_a_cluster(tmp_path):
     )
 
 
-def _as_nobody(action) -> str:  # noqa: ANN001
-    """`action()` in a forked child running as nobody (root may write anything): its error."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        try:
-            os.setgid(65534)
-            os.setuid(65534)
-            try:
-                action()
-                message = "no error"
-            except Exception as exc:  # noqa: BLE001 - reported to the parent
-                message = str(exc)
-            os.write(write_end, message.encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    os.waitpid(pid, 0)
-    with os.fdopen(read_end) as pipe:
-        return pipe.read()
-
-
 def _pin_plan(files: list[Path]):  # noqa: ANN202
     from gate.pin import Edit, PinPlan
 
@@ -485,7 +464,7 @@ def test_pin_write_refuses_a_read_only_file_in_a_writable_directory(nobody_dir):
     os.chown(path, 65534, 65534)
     path.chmod(0o444)
     plan = _pin_plan([path])
-    assert _as_nobody(lambda: write_pins(plan)) == f"{path}: cannot write: read-only file"
+    assert as_nobody(lambda: write_pins(plan)) == f"{path}: cannot write: read-only file"
     assert path.read_text() == POD
 
 
@@ -498,7 +477,7 @@ def test_pin_write_edits_no_file_when_one_of_them_cannot_be_written(nobody_dir):
         os.chown(path, 65534, 65534)
         path.chmod(mode)
     plan = _pin_plan([first, second])
-    assert "b.yaml: cannot write: read-only file" in _as_nobody(lambda: write_pins(plan))
+    assert "b.yaml: cannot write: read-only file" in as_nobody(lambda: write_pins(plan))
     assert first.read_text() == POD
 
 
@@ -587,7 +566,7 @@ def test_a_default_docker_config_the_user_cannot_reach_is_absent(manifest, tmp_p
         os.environ["HOME"] = str(home)
         assert DockerConfig.load().keyring is not None
 
-    assert _as_nobody(load) == "no error"
+    assert as_nobody(load) == "no error"
 
 
 def test_a_kubeconfig_nested_too_deeply_is_one_line(manifest, tmp_path):

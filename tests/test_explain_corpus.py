@@ -13,6 +13,7 @@ from gate.causes import CATALOG, fill
 from gate.explain import explain
 
 CORPUS = yaml.safe_load((Path(__file__).parent / "data" / "explain" / "corpus.yaml").read_text())
+CASES = yaml.safe_load((Path(__file__).parent / "data" / "explain" / "cases.yaml").read_text())
 MESSAGES = CORPUS["messages"]
 MISSES = {m["id"]: m for m in CORPUS["misses"]}
 
@@ -128,8 +129,7 @@ def test_an_api_or_scheduler_message_is_not_taken_for_a_pull_failure(cause_id):
 @pytest.mark.parametrize("cause_id", PULL_CAUSES)
 def test_every_pull_cause_has_a_real_world_sample(cause_id):
     samples = [m for m in MESSAGES if m["label"] == cause_id]
-    cases = yaml.safe_load((Path(__file__).parent / "data" / "explain" / "cases.yaml").read_text())
-    in_cases = any(f["cause"] == cause_id for c in cases.values() for f in c["failures"])
+    in_cases = any(f["cause"] == cause_id for c in CASES.values() for f in c["failures"])
     assert samples or in_cases
 
 

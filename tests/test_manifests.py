@@ -964,8 +964,9 @@ def test_directory_without_manifests_is_an_input_error():
     assert str(caught.value) == f"{empty}: no manifests found (*.yaml, *.yml, *.json)"
 
 
-def input_error_as_nobody(paths: list[str]) -> str:
-    """collect_files in a forked child running as nobody (root reads every file): the error."""
+def as_nobody(action) -> str:  # noqa: ANN001
+    """`action()` in a forked child running as nobody (root reads and writes every file): its
+    error, or "no error"."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns into pytest
@@ -973,9 +974,9 @@ def input_error_as_nobody(paths: list[str]) -> str:
             os.setgid(65534)
             os.setuid(65534)
             try:
-                collect_files(paths)
+                action()
                 message = "no error"
-            except InputError as exc:
+            except Exception as exc:  # noqa: BLE001 - reported to the parent
                 message = str(exc)
             os.write(write_end, message.encode())
         finally:
@@ -992,7 +993,7 @@ def test_unreadable_file_is_an_input_error(tmp_path):
     path.chmod(0)
     tmp_path.chmod(0o755)
     if os.geteuid() == 0:
-        assert input_error_as_nobody([str(path)]) == f"{path}: Permission denied"
+        assert as_nobody(lambda: collect_files([str(path)])) == f"{path}: Permission denied"
         return
     with pytest.raises(InputError, match="Permission denied"):
         collect_files([str(path)])

@@ -11,6 +11,7 @@ from gate import __version__
 from gate.causes import CATALOG
 from gate.findings import Finding
 from gate.reports.parts import (
+    _plural,
     by_cause,
     container_of,
     counts,
@@ -62,7 +63,7 @@ def render(outcome: Outcome, strict: bool = False, source_url: str | None = None
     lines = [f"## {icon} pullgate: {'FAIL' if failed else 'PASS'}", ""]
     files = len(outcome.bundle.files)
     lines.append(
-        f"{counts(outcome)} · {files} file{'s' if files != 1 else ''} ·"
+        f"{counts(outcome)} · {_plural(files, 'file')} ·"
         f" {outcome.requests} registry requests · {outcome.seconds:.1f} s · pullgate {__version__}"
     )
     lines += ["", f"Platforms: {cell(outcome.platforms.describe())}", ""]

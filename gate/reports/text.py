@@ -9,6 +9,7 @@ import click
 from gate import __version__
 from gate.causes import CATALOG, Severity
 from gate.findings import Finding
+from gate.manifests import input_name
 from gate.reports.parts import _plural, place, use_place
 from gate.reports.safe import clean
 from gate.runner import Outcome
@@ -102,7 +103,7 @@ def _fix_key(finding: Finding) -> str:
     """The fix with the use's own file:line taken out, so uses whose fix differs only there
     share one Fix line."""
     use = finding.use
-    return finding.fix.replace(f"{'stdin' if use.file == '-' else use.file}:{use.line}", _HERE)
+    return finding.fix.replace(f"{input_name(use.file)}:{use.line}", _HERE)
 
 
 def _passed(outcome: Outcome) -> list[str]:
