@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gate.cluster.state import ClusterError
 
-__all__ = ["ClusterError", "ClusterOptions"]
+class ClusterError(Exception):
+    """The cluster source cannot be used at all (bad kubeconfig, API unreachable, no node list):
+    a one-line usage error. Defined here, not in gate.cluster.state, so that the CLI can name it
+    without importing the state reader (yaml, credentials) on every run."""
 
 
 @dataclass(frozen=True)

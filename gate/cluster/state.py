@@ -17,6 +17,7 @@ from typing import Protocol
 
 import yaml
 
+from gate.cluster.options import ClusterError
 from gate.manifests import InputError, decode_bytes, read_capped
 from gate.platforms import Platform
 from gate.registry.credentials import Credential, CredentialError, decode_auth_entry
@@ -40,11 +41,6 @@ CORDON_TAINT = "node.kubernetes.io/unschedulable"
 # Snapshot files keep what pullgate needs from a pull secret in this annotation, values dropped.
 SNAPSHOT_ANNOTATION = "pullgate.dev/pull-secret"
 CAPTURED_KINDS = ("Node", "Namespace", "ServiceAccount", "Secret")
-
-
-class ClusterError(Exception):
-    """The cluster source cannot be used at all (bad kubeconfig, API unreachable, no node list):
-    a one-line usage error."""
 
 
 def yaml_problem(path: str, what: str, exc: Exception) -> ClusterError:
